@@ -1,0 +1,3 @@
+from roadsight.cli import main
+
+main()

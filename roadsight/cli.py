@@ -1,0 +1,384 @@
+"""The `roadsight` command line: a thin layer over the stages.
+
+Every command prints what it did and where the results are. Bad input (a
+missing file, a bad URI, a malformed config) prints one clear line and exits
+with status 2, never a traceback. Heavy modules are imported inside commands
+so that `roadsight --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from roadsight import __version__
+
+app = typer.Typer(
+    name="roadsight",
+    help="Urban road inspection: drone and patrol-vehicle video to geo-referenced road defects on a map.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+sim_app = typer.Typer(help="The test range: simulated missions with exact ground truth.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+console = Console(stderr=True)
+out = Console()
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = {"drone": "drone_sample", "vehicle": "vehicle_sample"}
+DEMO_DIR = Path("data/demo")
+
+
+class UsageError(ValueError):
+    """Bad input on the command line itself."""
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _require_file(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise UsageError(f"{what} not found: {path}")
+    return path
+
+
+@app.command()
+def version() -> None:
+    """Print the roadsight version."""
+    out.print(f"roadsight {__version__}")
+
+
+@app.command()
+def taxonomy() -> None:
+    """List the 28 taxonomy classes."""
+    from rich.table import Table
+
+    from taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    table = Table("id", "key", "中文", "English", "category", "kind", "severity")
+    for c in tax.classes:
+        table.add_row(str(c.id), c.key, c.name_zh, c.name_en, c.category, c.kind.value, str(c.severity))
+    out.print(table)
+
+
+@app.command()
+def run(
+    source: Annotated[str | None, typer.Option(help="Video: file path, file:// or rtsp:// URI.")] = None,
+    telemetry: Annotated[
+        str | None, typer.Option(help="Telemetry: .tlog/.SRT/.nmea file, or udp:HOST:PORT MAVLink.")
+    ] = None,
+    model: Annotated[Path | None, typer.Option(help="ONNX model (default: the bundled starter model).")] = None,
+    kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap servers; events also go there.")] = None,
+    topic: Annotated[str | None, typer.Option(help="Kafka topic for geo-events.")] = None,
+    store: Annotated[Path | None, typer.Option(help="GeoPackage store to write events into.")] = None,
+    camera: Annotated[str | None, typer.Option(help="Camera profile name or YAML path.")] = None,
+    mission_id: Annotated[str | None, typer.Option(help="Mission id (default: the source's name).")] = None,
+    start_time: Annotated[
+        str | None, typer.Option(help="UTC capture time of the first frame (ISO 8601), for files.")
+    ] = None,
+    max_fps: Annotated[float | None, typer.Option(help="Frames per second to process (0 = all).")] = None,
+    conf: Annotated[float | None, typer.Option(help="Default confidence threshold.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Pipeline config (YAML or TOML).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+) -> None:
+    """Run the pipeline: video + telemetry -> detections -> geo-events -> store (and Kafka)."""
+    summary = _run_pipeline(
+        config,
+        {
+            "source": source,
+            "telemetry": telemetry,
+            "mission_id": mission_id,
+            "camera": camera,
+            "start_time_utc": start_time,
+            "store": str(store) if store else None,
+            "detect": {"model": str(model) if model else None, "conf": conf},
+            "sampling": {"max_fps": max_fps},
+            "kafka": {"bootstrap": kafka, "topic": topic},
+        },
+        quiet=json_out,
+    )
+    if json_out:
+        out.print_json(json.dumps(summary))
+
+
+def _run_pipeline(config_path: Path | None, overrides: dict[str, Any], *, quiet: bool = False) -> dict[str, Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from roadsight.config import load_pipeline_config
+    from roadsight.pipeline import Pipeline, RunSummary
+
+    cfg = load_pipeline_config(config_path, overrides)
+    if "://" not in cfg.source:
+        _require_file(Path(cfg.source), "video source")
+    if ":" not in cfg.telemetry or Path(cfg.telemetry).exists():
+        _require_file(Path(cfg.telemetry), "telemetry")
+    _require_file(cfg.detect.model, "model")
+    cfg.store.parent.mkdir(parents=True, exist_ok=True)
+
+    with Progress(
+        TextColumn("[bold]roadsight run"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("run", total=None, status="starting")
+
+        def report(s: RunSummary) -> None:
+            progress.update(
+                task,
+                status=f"{s.frames_decoded} frames decoded, {s.frames_processed} processed, "
+                f"{s.events} events",
+            )
+
+        summary = Pipeline(cfg, progress=report).run()
+    result = summary.to_dict()
+    if not quiet:
+        console.print(
+            f"[green]done[/] in {summary.seconds:.1f} s: {summary.frames_decoded} frames decoded, "
+            f"{summary.frames_processed} processed ({summary.frames_unlocated} unlocated), "
+            f"{summary.detections} detections -> {summary.events} events"
+        )
+        console.print(f"store: {cfg.store} ({summary.events_stored} new rows)")
+        if cfg.kafka.bootstrap:
+            console.print(f"kafka: {summary.events_sent} events -> {cfg.kafka.bootstrap} topic {cfg.kafka.topic}")
+    return result
+
+
+@app.command("eval")
+def eval_(
+    mission: Annotated[Path, typer.Option(help="Mission folder with ground_truth.geojson.")],
+    store: Annotated[Path, typer.Option(help="GeoPackage store with the run's events.")],
+    radius: Annotated[float, typer.Option(help="Match radius in metres.")] = 2.0,
+    mission_id: Annotated[str | None, typer.Option(help="Only events of this mission id.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Score a run's events against the mission's ground truth."""
+    report = _evaluate(mission, store, radius=radius, mission_id=mission_id)
+    if json_out:
+        out.print_json(json.dumps(report))
+        return
+    from rich.table import Table
+
+    table = Table("metric", "value", title=f"roadsight eval: {mission}")
+    for key in ("recall", "precision", "matched_objects", "objects", "events", "geo_error_p50_m",
+                "geo_error_p95_m", "events_per_object"):
+        value = report.get(key)
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+def _evaluate(mission: Path, store_path: Path, *, radius: float, mission_id: str | None) -> dict[str, Any]:
+    from geo import evaluate_events, load_ground_truth
+    from stream import GeoPackageStore
+
+    gt_path = _require_file(mission / "ground_truth.geojson", "ground truth")
+    _require_file(store_path, "store")
+    with GeoPackageStore(store_path) as store:
+        events = store.read()
+    if mission_id is not None and len(events):
+        events = events[events["mission_id"] == mission_id]
+    return evaluate_events(events, load_ground_truth(gt_path), radius_m=radius).to_dict()
+
+
+@app.command()
+def dashboard(
+    store: Annotated[Path, typer.Option(help="GeoPackage store to show.")] = Path("data/roadsight.gpkg"),
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
+) -> None:
+    """Serve the Streamlit map of the store's events."""
+    _serve_dashboard(store, port=port, address=address)
+
+
+def _serve_dashboard(store: Path, *, port: int, address: str) -> None:
+    app_path = REPO_ROOT / "dashboard" / "app.py"
+    console.print(f"dashboard: http://{address}:{port} (store {store}); Ctrl+C stops it")
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app_path),
+        "--server.headless", "true", "--server.port", str(port), "--server.address", address,
+        "--browser.gatherUsageStats", "false", "--", "--store", str(store),
+    ]
+    try:
+        code = subprocess.call(cmd)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code=code)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Dashboard HTTP port.")] = 8501,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the run and the evaluation.")] = False,
+) -> None:
+    """The bundled sample drone mission through the full pipeline, then the map."""
+    mission = _ensure_mission("drone", seed=0, out=DEMO_DIR / "drone_sample")
+    store = DEMO_DIR / "roadsight.gpkg"
+    if store.exists():
+        store.unlink()
+    _run_pipeline(
+        None,
+        {
+            "source": str(mission / "video.mp4"),
+            "telemetry": str(mission / "telemetry.tlog"),
+            "mission_id": "drone_sample",
+            "store": str(store),
+            "camera": _mission_camera(mission),
+        },
+    )
+    report = _evaluate(mission, store, radius=2.0, mission_id=None)
+    console.print(
+        f"eval: recall {report['recall']:.2f}, precision {report['precision']:.2f}, "
+        f"geo error p95 {report['geo_error_p95_m']:.2f} m"
+    )
+    if not no_serve:
+        _serve_dashboard(store, port=port, address="0.0.0.0")
+
+
+def _mission_camera(mission: Path) -> str:
+    manifest = json.loads((mission / "scenario.json").read_text(encoding="utf-8"))
+    return str(manifest.get("camera_profile") or manifest.get("camera") or "dji_m3e_wide")
+
+
+def _ensure_mission(scenario: str, *, seed: int, out: Path) -> Path:
+    if (out / "scenario.json").exists() and (out / "ground_truth.geojson").exists():
+        console.print(f"mission: {out} (already generated)")
+        return out
+    from hardware.sim import generate_mission
+
+    console.print(f"generating the sample {scenario} mission into {out} ...")
+    return generate_mission(_scenario_path(scenario), seed, out)
+
+
+def _scenario_path(scenario: str) -> Path:
+    name = SCENARIOS.get(scenario, scenario)
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        return _require_file(path, "scenario")
+    candidate = REPO_ROOT / "hardware" / "scenarios" / f"{name}.yaml"
+    if not candidate.exists():
+        known = ", ".join(sorted(SCENARIOS))
+        raise UsageError(f"unknown scenario {scenario!r} (known: {known}, or a path to a scenario YAML)")
+    return candidate
+
+
+@sim_app.command("generate")
+def sim_generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Mission folder to write.")],
+    scenario: Annotated[str, typer.Option(help="drone, vehicle, or a scenario YAML.")] = "drone",
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same mission).")] = 0,
+) -> None:
+    """Render a simulated mission: video, telemetry, ground truth."""
+    from hardware.sim import generate_mission
+
+    path = generate_mission(_scenario_path(scenario), seed, out_dir)
+    console.print(f"[green]mission written[/]: {path}")
+    for f in sorted(path.iterdir()):
+        console.print(f"  {f.name} ({f.stat().st_size / 1e6:.1f} MB)")
+
+
+@sim_app.command("dataset")
+def sim_dataset(
+    out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder to write.")],
+    train: Annotated[int, typer.Option(help="Training images.")] = 1200,
+    val: Annotated[int, typer.Option(help="Validation images.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1000,
+    imgsz: Annotated[int, typer.Option(help="Long side of the saved images.")] = 640,
+) -> None:
+    """Render a YOLO training set from the test range (random poses, exact labels)."""
+    from hardware.sim import generate_dataset
+
+    path = generate_dataset(out_dir, n_train=train, n_val=val, seed=seed, imgsz=imgsz)
+    console.print(f"[green]dataset written[/]: {path} (data.yaml inside)")
+
+
+@sim_app.command("serve")
+def sim_serve(
+    mission: Annotated[Path, typer.Argument(help="Mission folder from `roadsight sim generate`.")],
+    rtsp_port: Annotated[int, typer.Option(help="RTSP port.")] = 8554,
+    mavlink: Annotated[str, typer.Option(help="MAVLink output (pymavlink URI).")] = "udpout:127.0.0.1:14550",
+    loop: Annotated[bool, typer.Option(help="Replay the mission in a loop.")] = False,
+) -> None:
+    """Serve a mission live: RTSP video and MAVLink telemetry, time-shifted to now."""
+    from hardware.sim.serve import serve_mission
+
+    _require_file(mission / "scenario.json", "mission manifest")
+    server = serve_mission(mission, rtsp_port=rtsp_port, mavlink_out=mavlink, loop=loop)
+    console.print(f"serving {mission}: rtsp://127.0.0.1:{rtsp_port}/mission, MAVLink {mavlink}; Ctrl+C stops")
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@app.command("train")
+def train_cmd(
+    data: Annotated[Path, typer.Option(help="Ultralytics data.yaml (class names are taxonomy keys).")],
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 40,
+    imgsz: Annotated[int, typer.Option(help="Training image size.")] = 640,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    model: Annotated[str, typer.Option(help="Model yaml or weights to start from.")] = "yolo11n.yaml",
+    out_dir: Annotated[Path, typer.Option("--out", help="Runs folder.")] = Path("runs/train"),
+    name: Annotated[str, typer.Option(help="Run name.")] = "roadsight",
+    device: Annotated[str, typer.Option(help="cpu, or a CUDA device index.")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train a detector with Ultralytics; writes weights, ONNX and a model card."""
+    from detect.train import train
+
+    _require_file(data, "data file")
+    result = train(
+        data, model=model, epochs=epochs, imgsz=imgsz, batch=batch, out=out_dir, name=name,
+        device=device, seed=seed,
+    )
+    console.print(f"[green]trained[/] in {result.seconds / 60:.1f} min: mAP50 {result.metrics['mAP50']:.3f}")
+    console.print(f"weights: {result.weights}\nonnx: {result.onnx}\nmodel card: {result.model_card}")
+
+
+@app.command("export")
+def export_cmd(
+    weights: Annotated[Path, typer.Option(help="Trained weights (.pt).")],
+    out: Annotated[Path, typer.Option(help="Output ONNX path.")],
+    imgsz: Annotated[int, typer.Option(help="Input size.")] = 640,
+) -> None:
+    """Export weights to ONNX (with class names in the metadata)."""
+    from detect import export_onnx
+
+    _require_file(weights, "weights")
+    path = export_onnx(weights, out, imgsz=imgsz)
+    console.print(f"[green]exported[/]: {path}")
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    # Every package-specific error is a ValueError subclass with a clear message.
+    return (ValueError, FileNotFoundError, PermissionError, ConnectionError, TimeoutError)
+
+
+def main() -> None:
+    """Entry point: run the app, turning known errors into one line and exit 2."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    try:
+        app(standalone_mode=True)
+    except _known_errors() as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

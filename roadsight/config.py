@@ -1,0 +1,114 @@
+"""Declarative pipeline configuration (YAML or TOML), validated by pydantic.
+
+A malformed file gives a :class:`ConfigError` that names the file and the key,
+e.g. ``roadsight.yaml: detect.conf: Input should be less than or equal to 1``.
+
+Example:
+    >>> cfg = PipelineConfig.model_validate({"source": "video.mp4", "telemetry": "t.tlog"})
+    >>> cfg.detect.conf
+    0.25
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "detect" / "models" / "roadsight-starter.onnx"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DetectConfig(_Section):
+    model: Path = DEFAULT_MODEL
+    conf: float = Field(default=0.25, ge=0.0, le=1.0)
+    # Per-class thresholds by taxonomy key; they override `conf` for that class.
+    class_conf: dict[str, float] = Field(default_factory=dict)
+    iou: float = Field(default=0.45, gt=0.0, le=1.0)
+    # Model class name -> taxonomy key (or null to ignore the class).
+    class_map: dict[str, str | None] = Field(default_factory=dict)
+    threads: int | None = Field(default=None, ge=1)
+
+
+class SamplingConfig(_Section):
+    # Frames per second handed to the detector; 0 processes every frame.
+    max_fps: float = Field(default=3.0, ge=0.0)
+    # A frame whose telemetry is farther than this in time is unlocated.
+    max_pose_gap_s: float = Field(default=1.0, gt=0.0)
+
+
+class KafkaConfig(_Section):
+    bootstrap: str | None = None
+    topic: str = "roadsight.geo-events"
+
+
+class PipelineConfig(_Section):
+    """Everything `roadsight run` needs; CLI flags override these values."""
+
+    source: str
+    telemetry: str
+    source_id: str = "cam0"
+    mission_id: str | None = None
+    camera: str = "dji_m3e_wide"
+    # Capture time of the first frame (ISO 8601) when the container has none.
+    start_time_utc: str | None = None
+    time_offset_s: float = 0.0
+    store: Path = Path("data/roadsight.gpkg")
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+
+
+def _format_error(path: Path | str, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{loc}: {err['msg']}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML or TOML file into a dict, with a clear error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    try:
+        raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return raw
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        elif value is not None:
+            merged[key] = value
+    return merged
+
+
+def load_pipeline_config(path: Path | None, overrides: dict[str, Any]) -> PipelineConfig:
+    """Config file (if any) merged with CLI overrides (``None`` = not given)."""
+    raw = read_config_file(path) if path is not None else {}
+    merged = _merge(raw, overrides)
+    try:
+        return PipelineConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path or "command line", exc)) from None
