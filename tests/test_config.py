@@ -1,0 +1,52 @@
+"""Pipeline configuration: YAML/TOML, CLI overrides, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from roadsight.config import ConfigError, load_pipeline_config
+
+
+def test_yaml_config_with_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "source: a.mp4\ntelemetry: a.tlog\ndetect:\n  conf: 0.4\n  class_conf: {pothole: 0.6}\n",
+        encoding="utf-8",
+    )
+    cfg = load_pipeline_config(path, {"source": "b.mp4", "detect": {"conf": None}, "kafka": {"bootstrap": None}})
+    assert cfg.source == "b.mp4"
+    assert cfg.detect.conf == 0.4
+    assert cfg.detect.class_conf == {"pothole": 0.6}
+    assert cfg.kafka.bootstrap is None
+
+
+def test_toml_config(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('source = "a.mp4"\ntelemetry = "a.SRT"\n[sampling]\nmax_fps = 5\n', encoding="utf-8")
+    assert load_pipeline_config(path, {}).sampling.max_fps == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("source: a.mp4\ntelemetry: t\ndetect:\n  conf: 3\n", r"detect\.conf"),
+        ("source: a.mp4\ntelemetry: t\ndetecc: {}\n", r"detecc"),
+        ("telemetry: t\n", r"source: Field required"),
+        ("source: a.mp4\ntelemetry: t\nsampling: {max_fps: fast}\n", r"sampling\.max_fps"),
+        ("- just\n- a list\n", r"mapping of keys"),
+        ("source: [unclosed\n", r"not valid YAML"),
+    ],
+)
+def test_malformed_config_names_the_key(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=match) as err:
+        load_pipeline_config(path, {})
+    assert "bad.yaml" in str(err.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_pipeline_config(tmp_path / "nope.yaml", {})
