@@ -1,11 +1,37 @@
 """Geo: pixel boxes and poses in, WGS84 events out.
 
 Public surface: :class:`GeoEvent` (one geo-referenced detection) and
-:class:`EvidenceRef` (a pointer to evidence media by URI and SHA-256).
+:class:`EvidenceRef` (a pointer to evidence media by URI and SHA-256);
+:class:`CameraModel` and :func:`georeference` (flat-ground ray casting),
+:func:`frame_footprint` (coverage), :func:`evaluate_events` and
+:func:`load_ground_truth` (accuracy against the test range's ground truth).
 """
 
 from __future__ import annotations
 
+from geo.camera import CameraModel
+from geo.crs import LocalFrame, local_crs
+from geo.errors import GeoError
+from geo.evaluation import EvalReport, evaluate_events, load_ground_truth
+from geo.footprint import frame_footprint
+from geo.georeference import GeoreferenceStats, bench_georeference, georeference
+from geo.ids import EVENT_ID_NAMESPACE, event_id_for
 from geo.types import EvidenceRef, GeoEvent
 
-__all__ = ["EvidenceRef", "GeoEvent"]
+__all__ = [
+    "EVENT_ID_NAMESPACE",
+    "CameraModel",
+    "EvalReport",
+    "EvidenceRef",
+    "GeoError",
+    "GeoEvent",
+    "GeoreferenceStats",
+    "LocalFrame",
+    "bench_georeference",
+    "evaluate_events",
+    "event_id_for",
+    "frame_footprint",
+    "georeference",
+    "load_ground_truth",
+    "local_crs",
+]
