@@ -1,0 +1,71 @@
+"""Shared pytest fixtures.
+
+Kafka: tests that need a broker take ``kafka_bootstrap`` (one real broker for
+the whole session, started here) or ``kafka_broker`` (a private broker a test
+may stop and restart). ``ROADSIGHT_KAFKA_BOOTSTRAP=host:port`` points the
+session at an existing broker instead. When no broker can be had the tests
+FAIL with the broker log tail; they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kafka_broker import BrokerError, KafkaBroker
+
+# --- Kafka -------------------------------------------------------------------
+
+
+def _check_reachable(bootstrap: str) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+        try:
+            admin.list_topics()
+        finally:
+            admin.close()
+    except KafkaError as err:
+        pytest.fail(f"ROADSIGHT_KAFKA_BOOTSTRAP={bootstrap} does not answer: {err}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """``host:port`` of a real Kafka broker shared by the session."""
+    external = os.environ.get("ROADSIGHT_KAFKA_BOOTSTRAP")
+    if external:
+        _check_reachable(external)
+        yield external
+        return
+    broker = KafkaBroker()
+    try:
+        yield broker.start()
+    except BrokerError as err:
+        pytest.fail(f"no Kafka broker for the tests: {err}", pytrace=False)
+    finally:
+        broker.close()
+
+
+@pytest.fixture
+def kafka_broker() -> Iterator[KafkaBroker]:
+    """A private, started broker that the test may ``stop()``/``restart()``."""
+    broker = KafkaBroker()
+    try:
+        broker.start()
+    except BrokerError as err:
+        broker.close()
+        pytest.fail(f"no Kafka broker for the test: {err}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture
+def kafka_topic() -> str:
+    """A topic name no other test uses (topics are auto-created with 3 partitions)."""
+    return f"roadsight.test.{uuid.uuid4().hex[:12]}"
