@@ -1,12 +1,28 @@
 """Capture: video and telemetry in, timed and posed frames out.
 
-Public surface: :class:`Frame` (pixels, UTC capture time, source id, pose) and
-:class:`Pose` (where the aircraft or vehicle and its camera were at an instant).
-Everything else in this package is an implementation detail of the stage.
+Public surface: :class:`Frame` (pixels, UTC capture time, source id, pose),
+:class:`Pose` (where the aircraft or vehicle and its camera were at an instant),
+:class:`VideoSource` (decoded frames from a file or RTSP), :func:`load_telemetry`
+and :class:`TelemetryTrack` (recorded telemetry, vectorised pose lookup),
+:class:`LiveTelemetry` (MAVLink link), and the errors :class:`CaptureError`
+and :class:`TelemetryError`.
 """
 
 from __future__ import annotations
 
+from capture.errors import CaptureError, TelemetryError
+from capture.telemetry import LiveTelemetry, PoseSeries, TelemetryTrack, load_telemetry
 from capture.types import Frame, Pose
+from capture.video import VideoSource
 
-__all__ = ["Frame", "Pose"]
+__all__ = [
+    "CaptureError",
+    "Frame",
+    "LiveTelemetry",
+    "Pose",
+    "PoseSeries",
+    "TelemetryError",
+    "TelemetryTrack",
+    "VideoSource",
+    "load_telemetry",
+]

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 class _GstMapInfo(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - ctypes requires a class-level list
+    _fields_ = [
         ("memory", ctypes.c_void_p),
         ("flags", ctypes.c_int),
         ("data", ctypes.c_void_p),

@@ -273,4 +273,3 @@ class VideoSource:
             return now_utc
         age_ns = clock.get_time() - (self._pipeline.get_base_time() + running)
         return now_utc - max(age_ns, 0) / Gst.SECOND
-

@@ -1,0 +1,48 @@
+"""Load a telemetry file, choosing the reader by file suffix.
+
+Example:
+    >>> track = load_telemetry("mission/telemetry.tlog")  # doctest: +SKIP
+    >>> track.pose_at(track.start_time_utc + 1.5)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from capture.errors import TelemetryError
+from capture.telemetry.gpx import load_gpx
+from capture.telemetry.nmea import load_nmea
+from capture.telemetry.srt import load_srt
+from capture.telemetry.tlog import load_tlog
+from capture.telemetry.track import TelemetryTrack
+
+READERS: dict[str, Callable[[Path], TelemetryTrack]] = {
+    ".tlog": load_tlog,
+    ".srt": load_srt,
+    ".nmea": load_nmea,
+    ".txt": load_nmea,
+    ".gpx": load_gpx,
+}
+
+
+def load_telemetry(path_or_uri: str | Path) -> TelemetryTrack:
+    """Read ``.tlog`` (MAVLink), ``.srt`` (DJI), ``.nmea``/``.txt`` (NMEA 0183) or ``.gpx``.
+
+    Accepts a path or a ``file://`` URI. Raises :class:`TelemetryError` for a
+    missing file, an unknown suffix, or malformed content (naming the line or
+    byte offset). Live links (``udp:``, ``tcp:``) are read by ``LiveTelemetry``.
+    """
+    text = str(path_or_uri)
+    if text.startswith("file://"):
+        text = unquote(urlsplit(text).path)
+    path = Path(text)
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise TelemetryError(
+            f"{path}: unknown telemetry format {path.suffix!r} (known: {', '.join(READERS)})"
+        )
+    if not path.is_file():
+        raise TelemetryError(f"{path}: telemetry file not found")
+    return reader(path)
