@@ -55,8 +55,14 @@ def _producer_defaults(client_id: str, connect_timeout_s: float) -> dict[str, An
     if "enable_idempotence" in KafkaProducer.DEFAULT_CONFIG:
         # No duplicates or reordering from retries within a partition.
         defaults["enable_idempotence"] = True
-    # Keep only what this kafka-python knows, so an older client still works.
-    return {k: v for k, v in defaults.items() if k in KafkaProducer.DEFAULT_CONFIG}
+    return _known_to(KafkaProducer, defaults)
+
+
+def _known_to(client: type, config: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the settings this kafka-python knows: 2.x and 3.x name the
+    connect timeout differently (api_version_auto_timeout_ms / bootstrap_timeout_ms)."""
+    known: dict[str, Any] = client.DEFAULT_CONFIG  # type: ignore[attr-defined]
+    return {k: v for k, v in config.items() if k in known}
 
 
 class KafkaEventSink:
@@ -211,14 +217,16 @@ def _done(
 
 def _open_consumer(bootstrap: str, topic: str, group_id: str | None, timeout_s: float) -> KafkaConsumer:
     try:
-        return KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
-            client_id="roadsight-reader",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            api_version_auto_timeout_ms=int(min(timeout_s, 10.0) * 1000),
-        )
+        connect_ms = int(min(timeout_s, 10.0) * 1000)
+        config = {
+            "group_id": group_id,
+            "client_id": "roadsight-reader",
+            "auto_offset_reset": "earliest",
+            "enable_auto_commit": False,
+            "bootstrap_timeout_ms": connect_ms,
+            "api_version_auto_timeout_ms": connect_ms,
+        }
+        return KafkaConsumer(bootstrap_servers=bootstrap, **_known_to(KafkaConsumer, config))
     except KafkaError as err:
         raise StreamError(f"cannot reach Kafka at {bootstrap} (topic {topic}): {err}") from err
 
