@@ -161,13 +161,15 @@ def test_length_caps_bound_the_message_size() -> None:
     too_many = tuple(EvidenceRef(uri=f"file:///{i}.jpg", sha256=SHA) for i in range(17))
     with pytest.raises(SchemaError, match="'evidence'"):
         encode_event(make_event(evidence=too_many))
-    ring = tuple((120.0 + i * 1e-6, 30.0) for i in range(256)) + ((120.0, 30.0),)
+    ring = (*((120.0 + i * 1e-6, 30.0) for i in range(256)), (120.0, 30.0))
     with pytest.raises(SchemaError, match="footprint"):
         encode_event(make_event(footprint=ring))
     biggest = make_event(
         evidence=tuple(EvidenceRef(uri="file:///" + "e" * 2030 + f"{i:02d}", sha256=SHA) for i in range(16)),
-        footprint=tuple((-179.123456789012 + i * 1e-9, -89.123456789012) for i in range(255))
-        + ((-179.123456789012, -89.123456789012),),
+        footprint=(
+            *((-179.123456789012 + i * 1e-9, -89.123456789012) for i in range(255)),
+            (-179.123456789012, -89.123456789012),
+        ),
     )
     assert len(encode_event(biggest)) < MAX_MESSAGE_BYTES
 
