@@ -67,11 +67,12 @@ def ground_offsets(
 ) -> GroundOffsets:
     """Intersect rays through normalised image points with the ground plane (pure NumPy).
 
-    All arguments broadcast to one shape ``(N,)``: one pose per point.
+    All arguments broadcast to one shape ``(N,)`` (scalars to ``(1,)``): one pose per point.
     ``x_norm = (u - cx)/fx`` and ``y_norm = (v - cy)/fy``.
     """
+    inputs = (x_norm, y_norm, height_m, yaw_deg, pitch_deg, roll_deg)
     x_norm, y_norm, height_m, yaw_deg, pitch_deg, roll_deg = np.broadcast_arrays(
-        *(np.asarray(a, np.float64) for a in (x_norm, y_norm, height_m, yaw_deg, pitch_deg, roll_deg))
+        *(np.atleast_1d(np.asarray(a, np.float64)) for a in inputs)
     )
     f, r, d = camera_axes(yaw_deg, pitch_deg, roll_deg)
     ray = x_norm[..., None] * r + y_norm[..., None] * d + f
