@@ -54,7 +54,8 @@ def make_event(i: int, *, class_key: str = "pothole", class_id: int = 4, lon: fl
     fp: tuple[tuple[float, float], ...] = ()
     if with_footprint:
         d = 2e-6
-        fp = ((lon - d, lat - d), (lon + d, lat - d), (lon + d, lat + d), (lon - d, lat + d), (lon - d, lat - d))
+        corners = ((-d, -d), (d, -d), (d, d), (-d, d), (-d, -d))
+        fp = tuple((lon + dx, lat + dy) for dx, dy in corners)
     return GeoEvent(
         event_id=f"00000000-0000-5000-8000-{i:012d}", class_id=class_id, class_key=class_key,
         score=0.5 + (i % 5) / 10, lon=lon, lat=lat, accuracy_m=0.8,
