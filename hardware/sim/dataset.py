@@ -1,0 +1,172 @@
+"""Training data set: stills of random simulated worlds from random drone poses, in Ultralytics YOLO layout.
+
+Writes ``images/{train,val}/*.jpg``, ``labels/{train,val}/*.txt`` (``class xc yc w h``
+normalised) and ``data.yaml`` whose ``names`` are the taxonomy keys of
+:data:`hardware.sim.classes.SIM_CLASSES` in that order. Validation images come
+from worlds (seeds) that training never sees.
+
+Example:
+    >>> from pathlib import Path; import tempfile
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> out = generate_dataset(tmp, n_train=2, n_val=1, seed=0, imgsz=160, progress=False)
+    >>> sorted(p.name for p in out.iterdir())
+    ['data.yaml', 'images', 'labels']
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+from rich.progress import Progress
+
+from hardware import load_camera_profile
+from hardware.sim.camera import CameraPose
+from hardware.sim.classes import SIM_CLASSES
+from hardware.sim.labels import visible_objects
+from hardware.sim.photometric import Photometric, apply_photometric
+from hardware.sim.render import render_view
+from hardware.sim.road import RoadSpec
+from hardware.sim.world import World, WorldSpec, build_world
+from taxonomy import load_taxonomy
+
+IMAGES_PER_WORLD = 50
+MIN_VISIBLE = 0.6  # share of the footprint inside the image
+MIN_BOX_PX = 6.0  # longest box side at the saved size
+MIN_FEATURE_PX = 0.15  # cracks thinner than this hardly darken a pixel: not labelled
+
+
+class DatasetError(ValueError):
+    """Bad data-set parameters."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Still:
+    pose: CameraPose
+    focal_scale: float
+
+
+def _dataset_world(seed: int) -> World:
+    rng = np.random.default_rng(seed)
+    road = RoadSpec(
+        length_m=float(rng.uniform(90.0, 120.0)),
+        heading_deg=float(rng.uniform(0, 360)),
+        curvature_deg_per_100m=float(rng.choice([0.0, rng.uniform(-15, 15)])),
+        lanes_per_direction=int(rng.choice([1, 2, 2, 3])),
+        lane_width_m=float(rng.uniform(3.0, 3.75)),
+        sidewalk_m=float(rng.uniform(2.0, 4.5)),
+        verge_m=22.0,
+    )
+    counts = {k: int(rng.integers(2, 5)) for k in SIM_CLASSES}
+    return build_world(WorldSpec(road=road, gsd=0.025, objects_per_class=counts, n_distractors=18), seed=seed)
+
+
+def _random_still(world: World, rng: np.random.Generator) -> _Still:
+    road = world.road
+    L = road.spec.length_m
+    s = float(rng.uniform(0.1 * L, 0.9 * L))
+    t = float(rng.normal(0.0, road.spec.half_width_m / 2))
+    if rng.random() < 0.06:  # look at the verge: frames with no objects
+        t = float(rng.choice([-1, 1]) * (road.spec.half_corridor_m - 3.0))
+    target = road.point(s, t)
+    height = float(20.0 + 40.0 * rng.random() ** 1.5)  # more low passes than high ones
+    pitch = float(-90.0 + rng.uniform(0, 12)) if rng.random() < 0.55 else float(rng.uniform(-90.0, -45.0))
+    heading = float(np.degrees(road.heading(s)))
+    r = rng.random()
+    yaw = heading + (
+        rng.normal(0, 10)
+        if r < 0.5
+        else 180 + rng.normal(0, 10)
+        if r < 0.65
+        else 90 * rng.choice([-1, 1]) + rng.normal(0, 10)
+        if r < 0.8
+        else rng.uniform(0, 360)
+    )
+    # place the camera so the image centre looks at the target
+    back = height / math.tan(math.radians(-pitch))
+    ya = math.radians(yaw)
+    x = float(target[0] - back * math.sin(ya))
+    y = float(target[1] - back * math.cos(ya))
+    pose = CameraPose(x, y, height, yaw % 360.0, pitch, float(rng.normal(0, 1.5)))
+    return _Still(pose, float(rng.uniform(0.85, 1.3)))
+
+
+def _label_lines(world: World, K: np.ndarray, pose: CameraPose, width: int, height: int) -> list[str]:
+    index = {k: i for i, k in enumerate(SIM_CLASSES)}
+    lines = []
+    for v in visible_objects(world.objects, K, pose, width, height, min_visible=MIN_VISIBLE):
+        x1, y1, x2, y2 = v.box
+        if max(x2 - x1, y2 - y1) < MIN_BOX_PX or v.feature_px < MIN_FEATURE_PX:
+            continue
+        lines.append(
+            f"{index[v.obj.class_key]} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+            f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
+        )
+    return lines
+
+
+def _write_data_yaml(out_dir: Path) -> None:
+    tax = load_taxonomy()
+    data = {
+        "path": str(out_dir.resolve()),
+        "train": "images/train",
+        "val": "images/val",
+        "names": dict(enumerate(SIM_CLASSES)),
+        "taxonomy_ids": [tax.by_key[k].id for k in SIM_CLASSES],
+    }
+    header = "# roadsight simulated road-defect data set; names are taxonomy keys (hardware/sim/classes.py)\n"
+    (out_dir / "data.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def generate_dataset(
+    out_dir: Path, *, n_train: int, n_val: int, seed: int, imgsz: int = 640, progress: bool = True
+) -> Path:
+    """Render ``n_train`` + ``n_val`` labelled stills into ``out_dir`` and return it.
+
+    Images are 16:9 with the long side ``imgsz`` (DJI M3E wide camera, focal
+    length varied by -15..+30 %). Altitudes 20-60 m, pitch -90..-45 degrees,
+    yaw mostly along or across the road, random lighting, blur, noise and JPEG.
+    """
+    if n_train < 0 or n_val < 0 or n_train + n_val == 0:
+        raise DatasetError(f"n_train={n_train}, n_val={n_val}: need a positive number of images")
+    if imgsz < 64:
+        raise DatasetError(f"imgsz={imgsz}: too small (at least 64)")
+    out_dir = Path(out_dir)
+    width, height = imgsz, round(imgsz * 9 / 16 / 2) * 2
+    camera = load_camera_profile("dji_m3e_wide")
+    for split in ("train", "val"):
+        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    jobs = [("train", i) for i in range(n_train)] + [("val", i) for i in range(n_val)]
+    world: World | None = None
+    world_split = ""
+    made = 0
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("rendering data set", total=len(jobs))
+        for split, i in jobs:
+            if world is None or made >= IMAGES_PER_WORLD or split != world_split:
+                world = _dataset_world(int(rng.integers(2**31)))
+                world_split, made = split, 0
+            still = _random_still(world, rng)
+            K = camera.intrinsics(width, height)
+            K[0, 0] *= still.focal_scale
+            K[1, 1] *= still.focal_scale
+            image = render_view(world, K, still.pose, width, height)
+            image = apply_photometric(image, Photometric.random(rng), rng)
+            labels = _label_lines(world, K, still.pose, width, height)
+            name = f"sim_{seed}_{split}_{i:06d}"
+            cv2.imwrite(
+                str(out_dir / "images" / split / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92]
+            )
+            (out_dir / "labels" / split / f"{name}.txt").write_text(
+                "\n".join(labels) + ("\n" if labels else "")
+            )
+            made += 1
+            bar.advance(task)
+    _write_data_yaml(out_dir)
+    return out_dir
