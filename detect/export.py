@@ -5,8 +5,9 @@ Wraps Ultralytics' exporter (imported lazily: it belongs to the optional
 
 * with ``dynamic_batch=True`` pins the image height/width to ``imgsz`` so that
   only the batch axis stays dynamic (Ultralytics' ``dynamic=True`` frees all
-  three). The export-argument metadata then says ``dynamic: False``, so that
-  ``YOLO(onnx).predict()`` letterboxes to the export size, as for a fixed model;
+  three). Ultralytics treats any symbolic axis as "dynamic" and then
+  letterboxes to its default 640, so call ``YOLO(onnx).predict(..., imgsz=...)``
+  with the export size on such a file (``OnnxDetector`` reads it by itself);
 * checks that the metadata the detector needs (``names``, ``imgsz``,
   ``stride``, ``task``) is in the file, filling in any that is missing;
 * writes the result to ``out``.
@@ -18,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import ast
 import shutil
 import tempfile
 from pathlib import Path
@@ -43,8 +43,8 @@ def _pin_image_size(model: Any, imgsz: tuple[int, int]) -> None:
         dim.dim_value = size
 
 
-def _ensure_metadata(model: Any, required: dict[str, str], dynamic_batch: bool) -> list[str]:
-    """Fill in missing metadata keys; mark the export args as fixed-size. Returns the keys added."""
+def _ensure_metadata(model: Any, required: dict[str, str]) -> list[str]:
+    """Fill in missing metadata keys; returns the keys added."""
     props = {p.key: p for p in model.metadata_props}
     added = []
     for key, value in required.items():
@@ -52,10 +52,6 @@ def _ensure_metadata(model: Any, required: dict[str, str], dynamic_batch: bool) 
             prop = model.metadata_props.add()
             prop.key, prop.value = key, value
             added.append(key)
-    if dynamic_batch and "args" in props:
-        args = ast.literal_eval(props["args"].value)
-        args["dynamic"] = False  # the image size is fixed now; Ultralytics must letterbox to it
-        props["args"].value = str(args)
     return added
 
 
@@ -121,7 +117,7 @@ def export_onnx(
             _pin_image_size(graph, size)
         stride = int(max(model.model.stride))  # type: ignore[union-attr]
         required = {"names": str(dict(model.names)), "imgsz": str(list(size)), "stride": str(stride)}
-        added = _ensure_metadata(graph, {**required, "task": "detect"}, dynamic_batch)
+        added = _ensure_metadata(graph, {**required, "task": "detect"})
         if added:
             _say(f"added missing metadata keys {added}")
         onnx.checker.check_model(graph)

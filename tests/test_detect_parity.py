@@ -1,0 +1,115 @@
+"""OnnxDetector agrees with Ultralytics' own ONNX inference on a real (tiny) YOLO11 export.
+
+The model is built from ``yolo11n.yaml``, trained for two epochs on synthetic
+images and exported with :func:`detect.export_onnx` (see ``fixtures_detect``).
+Both sides run the same ONNX graph with ONNX Runtime, so any difference comes
+from pre-processing (letterbox), NMS or box scaling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from fixtures_detect import TINY_NAMES, synthetic_frames, train_tiny_yolo
+
+from detect import Detections, OnnxDetector, export_onnx
+from detect.nms import box_iou
+from taxonomy import load_taxonomy
+
+pytestmark = pytest.mark.slow
+
+CONF, IOU = 0.05, 0.5
+# Frames of several sizes and aspect ratios (portrait, landscape, odd sizes, one smaller than the input).
+FRAME_SHAPES = [(240, 320), (300, 200), (97, 131), (480, 853), (64, 64), (360, 360)]
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny_yolo(tmp_path_factory.mktemp("tiny_yolo"))
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_weights: Path) -> Path:
+    """Rectangular input (128 x 192), dynamic batch."""
+    return export_onnx(tiny_weights, tiny_weights.parent / "onnx" / "tiny_rect.onnx", imgsz=(128, 192))
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_static(tiny_weights: Path) -> Path:
+    """Square input (160), static batch of 1."""
+    return export_onnx(
+        tiny_weights, tiny_weights.parent / "onnx" / "tiny_static.onnx", imgsz=160, dynamic_batch=False
+    )
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return synthetic_frames(len(FRAME_SHAPES), FRAME_SHAPES, seed=3)
+
+
+def _ultralytics_predict(
+    onnx_path: Path, frames: list[np.ndarray], imgsz: tuple[int, int]
+) -> Iterator[tuple[np.ndarray, ...]]:
+    from ultralytics import YOLO
+
+    # imgsz: Ultralytics calls a model with any symbolic axis "dynamic" and then ignores its metadata imgsz.
+    model = YOLO(str(onnx_path), task="detect")
+    for result in model.predict(frames, conf=CONF, iou=IOU, imgsz=list(imgsz), verbose=False):
+        boxes = result.boxes
+        yield boxes.xyxy.numpy(), boxes.conf.numpy(), boxes.cls.numpy().astype(int)
+
+
+def _assert_same(ours: Detections, xyxy: np.ndarray, conf: np.ndarray, model_cls: np.ndarray, where: str) -> None:
+    taxonomy_ids = np.array([load_taxonomy().by_key[n].id for n in TINY_NAMES])[model_cls]
+    assert len(ours) == len(xyxy), f"{where}: {len(ours)} boxes here, {len(xyxy)} from Ultralytics"
+    iou = box_iou(xyxy.astype(np.float32), ours.xyxy)
+    same_class = taxonomy_ids[:, None] == ours.class_id[None, :]
+    close_score = np.abs(conf[:, None] - ours.confidence[None, :]) <= 1e-3
+    match = (iou >= 0.99) & same_class & close_score
+    assert match.any(axis=1).all(), f"{where}: Ultralytics boxes without a match: {np.flatnonzero(~match.any(1))}"
+    assert match.any(axis=0).all(), f"{where}: our boxes without a match: {np.flatnonzero(~match.any(0))}"
+
+
+def test_export_writes_metadata_and_pins_image_size(tiny_onnx: Path) -> None:
+    model = onnx.load(str(tiny_onnx))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["imgsz"] == "[128, 192]"
+    assert meta["names"] == str(dict(enumerate(TINY_NAMES)))
+    assert meta["stride"] == "32" and meta["task"] == "detect"
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 128, 192]
+
+
+def test_dynamic_batch_parity_with_ultralytics(tiny_onnx: Path, frames: list[np.ndarray]) -> None:
+    detector = OnnxDetector(tiny_onnx, conf=CONF, iou=IOU)
+    assert detector.input_size == (128, 192)
+    assert detector.info.static_batch is None
+    ours = detector.detect(frames)  # one ONNX Runtime call for the whole batch
+    theirs = list(_ultralytics_predict(tiny_onnx, frames, detector.input_size))
+    assert sum(len(t[0]) for t in theirs) >= 3 * len(frames), "the test model should find plenty of boxes"
+    for i, (d, t) in enumerate(zip(ours, theirs, strict=True)):
+        _assert_same(d, *t, where=f"frame {i} {frames[i].shape}")
+
+
+def test_static_batch_parity_with_ultralytics(tiny_onnx_static: Path, frames: list[np.ndarray]) -> None:
+    detector = OnnxDetector(tiny_onnx_static, conf=CONF, iou=IOU)
+    assert detector.input_size == (160, 160)
+    assert detector.info.static_batch == 1
+    ours = detector.detect(frames)
+    theirs = list(_ultralytics_predict(tiny_onnx_static, frames, detector.input_size))
+    assert sum(len(t[0]) for t in theirs) >= 3 * len(frames)
+    for i, (d, t) in enumerate(zip(ours, theirs, strict=True)):
+        _assert_same(d, *t, where=f"frame {i} {frames[i].shape}")
+
+
+def test_batch_result_equals_single_frame_results(tiny_onnx: Path, frames: list[np.ndarray]) -> None:
+    detector = OnnxDetector(tiny_onnx, conf=CONF, iou=IOU)
+    batched = detector.detect(frames)
+    for frame, together in zip(frames, batched, strict=True):
+        [alone] = detector.detect([frame])
+        np.testing.assert_allclose(alone.xyxy, together.xyxy, atol=1e-3)
+        np.testing.assert_array_equal(alone.class_id, together.class_id)
