@@ -133,13 +133,20 @@ def write_tiny_dataset(root: Path, n_images: int = 8, size: int = 160, seed: int
             w, h = (int(v) for v in rng.integers(20, 60, 2))
             x, y = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
             cv2.rectangle(img, (x, y), (x + w, y + h), _COLOURS[c], -1)
-            rows.append(f"{c} {(x + w / 2) / size:.6f} {(y + h / 2) / size:.6f} {w / size:.6f} {h / size:.6f}")
+            rows.append(
+                f"{c} {(x + w / 2) / size:.6f} {(y + h / 2) / size:.6f} {w / size:.6f} {h / size:.6f}"
+            )
         cv2.imwrite(str(images / f"{i}.png"), img)
         (labels / f"{i}.txt").write_text("\n".join(rows) + "\n")
     data = root / "data.yaml"
     data.write_text(
         yaml.safe_dump(
-            {"path": str(root), "train": "images/train", "val": "images/train", "names": dict(enumerate(TINY_NAMES))}
+            {
+                "path": str(root),
+                "train": "images/train",
+                "val": "images/train",
+                "names": dict(enumerate(TINY_NAMES)),
+            }
         )
     )
     return data
@@ -161,7 +168,9 @@ def train_tiny_yolo(work: Path) -> Path:
     ckpt = torch.load(weights, weights_only=False)
     net = ckpt["model"].float()
     frames = [cv2.imread(str(p)) for p in sorted((work / "data" / "images" / "train").glob("*.png"))]
-    batch = torch.from_numpy(np.stack([f[..., ::-1].transpose(2, 0, 1) for f in frames]).astype(np.float32) / 255)
+    batch = torch.from_numpy(
+        np.stack([f[..., ::-1].transpose(2, 0, 1) for f in frames]).astype(np.float32) / 255
+    )
     for module in net.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.reset_running_stats()

@@ -63,14 +63,18 @@ def _ultralytics_predict(
         yield boxes.xyxy.numpy(), boxes.conf.numpy(), boxes.cls.numpy().astype(int)
 
 
-def _assert_same(ours: Detections, xyxy: np.ndarray, conf: np.ndarray, model_cls: np.ndarray, where: str) -> None:
+def _assert_same(
+    ours: Detections, xyxy: np.ndarray, conf: np.ndarray, model_cls: np.ndarray, where: str
+) -> None:
     taxonomy_ids = np.array([load_taxonomy().by_key[n].id for n in TINY_NAMES])[model_cls]
     assert len(ours) == len(xyxy), f"{where}: {len(ours)} boxes here, {len(xyxy)} from Ultralytics"
     iou = box_iou(xyxy.astype(np.float32), ours.xyxy)
     same_class = taxonomy_ids[:, None] == ours.class_id[None, :]
     close_score = np.abs(conf[:, None] - ours.confidence[None, :]) <= 1e-3
     match = (iou >= 0.99) & same_class & close_score
-    assert match.any(axis=1).all(), f"{where}: Ultralytics boxes without a match: {np.flatnonzero(~match.any(1))}"
+    assert match.any(axis=1).all(), (
+        f"{where}: Ultralytics boxes without a match: {np.flatnonzero(~match.any(1))}"
+    )
     assert match.any(axis=0).all(), f"{where}: our boxes without a match: {np.flatnonzero(~match.any(0))}"
 
 
