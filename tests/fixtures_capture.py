@@ -100,18 +100,33 @@ def write_tlog(path: Path, truth: MissionTruth) -> None:
             alt_mm = round((truth.ground_msl + truth.agl) * 1000)
             put(
                 mavlink.MAVLink_global_position_int_message(
-                    boot_ms, lat_e7, lon_e7, alt_mm, round(truth.agl * 1000),
-                    round(truth.speed_mps * 100), 0, 0, round(yaw * 100),
+                    boot_ms,
+                    lat_e7,
+                    lon_e7,
+                    alt_mm,
+                    round(truth.agl * 1000),
+                    round(truth.speed_mps * 100),
+                    0,
+                    0,
+                    round(yaw * 100),
                 ),
                 t,
             )
             yaw_rad = (yaw if yaw <= 180 else yaw - 360) * 3.141592653589793 / 180
             put(mavlink.MAVLink_attitude_message(boot_ms, 0.0, 0.0, yaw_rad, 0.0, 0.0, 0.0), t)
-            put(mavlink.MAVLink_gps_raw_int_message(int(t * 1e6), 3, lat_e7, lon_e7, alt_mm, 80, 120,
-                                                    500, 0, 14), t)
+            put(
+                mavlink.MAVLink_gps_raw_int_message(
+                    int(t * 1e6), 3, lat_e7, lon_e7, alt_mm, 80, 120, 500, 0, 14
+                ),
+                t,
+            )
             q = euler_deg_to_quaternion(0.0, truth.camera_pitch, yaw)
-            put(mavlink.MAVLink_gimbal_device_attitude_status_message(
-                0, 0, boot_ms, 2048 | 8, q, 0.0, 0.0, 0.0, 0), t)
+            put(
+                mavlink.MAVLink_gimbal_device_attitude_status_message(
+                    0, 0, boot_ms, 2048 | 8, q, 0.0, 0.0, 0.0, 0
+                ),
+                t,
+            )
 
 
 def srt_text(truth: MissionTruth) -> str:
@@ -190,16 +205,20 @@ def write_mission(folder: Path, truth: MissionTruth | None = None, *, video: boo
         "video": {"width": truth.width, "height": truth.height, "fps": truth.fps},
         "start_time_utc": _utc_text(truth.start_utc).replace(" ", "T") + "Z",
         "duration_s": truth.duration_s,
-        "files": {"video_mp4": "video.mp4", "video_ts": "video.ts", "telemetry_tlog": "telemetry.tlog",
-                  "video_srt": "video.SRT", "telemetry_nmea": "telemetry.nmea"},
+        "files": {
+            "video_mp4": "video.mp4",
+            "video_ts": "video.ts",
+            "telemetry_tlog": "telemetry.tlog",
+            "video_srt": "video.SRT",
+            "telemetry_nmea": "telemetry.nmea",
+        },
     }
     (folder / "scenario.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return truth
 
 
-@pytest.fixture(scope="session")
-def capture_mission(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MissionTruth]:
-    """One shared test mission (3 s, 160x120 at 10 fps)."""
+def make_capture_mission(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MissionTruth]:
+    """One test mission (3 s, 160x120 at 10 fps); call it from a module-scoped fixture."""
     if shutil.which("gst-launch-1.0") is None:
         pytest.skip("gst-launch-1.0 not installed")
     folder = tmp_path_factory.mktemp("capture_mission")
