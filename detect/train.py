@@ -78,6 +78,7 @@ def train(
     seed: int = 0,
     patience: int = 20,
     export_onnx: bool = True,
+    export_imgsz: int | None = None,
     command: str | None = None,
 ) -> TrainResult:
     """Train a YOLO model on ``data`` and write weights, ONNX and a model card.
@@ -143,7 +144,11 @@ def train(
 
     onnx_path: Path | None = None
     if export_onnx:
-        exported = best_model.export(format="onnx", imgsz=imgsz, dynamic=True, simplify=True, opset=17)
+        # Dynamic axes: the pipeline picks the input size at run time (e.g. a
+        # model trained on 320 px tiles runs on whole 960 px frames).
+        exported = best_model.export(
+            format="onnx", imgsz=export_imgsz or imgsz, dynamic=True, simplify=True, opset=17
+        )
         onnx_path = Path(str(exported))
 
     card = run_dir / "MODEL_CARD.md"

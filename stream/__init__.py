@@ -1,0 +1,27 @@
+"""Stream: geo-events on the wire (Kafka, versioned JSON) and into stores.
+
+Public surface: :func:`encode_event` / :func:`decode_event` (schema
+``roadsight.geo-event`` v1, validated on both ends, :class:`SchemaError` on bad
+input), :class:`KafkaEventSink` and :func:`read_events` (the Kafka transport,
+:class:`StreamError` when the broker cannot be reached), and
+:class:`GeoPackageStore` (the embedded, idempotent GeoPackage store).
+"""
+
+from __future__ import annotations
+
+from stream.errors import SchemaError, StreamError
+from stream.kafka import KafkaEventSink, read_events
+from stream.schema import decode_event, encode_event, geo_event_json_schema
+from stream.store import GeoPackageStore, StoreError
+
+__all__ = [
+    "GeoPackageStore",
+    "KafkaEventSink",
+    "SchemaError",
+    "StoreError",
+    "StreamError",
+    "decode_event",
+    "encode_event",
+    "geo_event_json_schema",
+    "read_events",
+]

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Train the bundled starter model, end to end, reproducibly.
+
+    .venv/bin/python scripts/train_starter.py [--epochs 30] [--train 160] [--val 30]
+
+1. renders a training set on the test range (`roadsight sim dataset`, frames of
+   960x540 as the pipeline sees 1080p drone video at `imgsz` 960);
+2. slices it into 320 px tiles (`detect.dataset_tiles`) so small defects keep
+   their pixel size while training runs at a cheap input size;
+3. adds the real road photos of `../shared/data/road-damage-real` when present
+   (4 of our classes; 80 % to training, 20 % held out for validation);
+4. trains YOLO11n from scratch with `detect.train.train` (Ultralytics);
+5. exports ONNX (dynamic input size) and copies it with its model card to
+   `detect/models/`.
+
+It is a smoke-test model for the demo and CI, not a production detector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_REAL = REPO.parent / "shared" / "data" / "road-damage-real"
+# The real set's classes, in its own order, as taxonomy keys.
+REAL_NAMES = ["alligator_crack", "longitudinal_crack", "transverse_crack", "pothole"]
+
+
+def add_real_photos(work: Path, names: list[str], seed: int) -> tuple[Path, Path] | None:
+    """Link the shared real photos in with labels remapped to our class order."""
+    if not (SHARED_REAL / "images").is_dir():
+        print(f"no real photos at {SHARED_REAL}; training on the test range alone")
+        return None
+    remap = np.array([names.index(n) for n in REAL_NAMES])
+    images = sorted((SHARED_REAL / "images").glob("*.jpg"))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(images))
+    n_train = int(round(0.8 * len(images)))
+    dirs = []
+    for split, idx in (("train", order[:n_train]), ("val", order[n_train:])):
+        img_dir, lbl_dir = work / "images" / split, work / "labels" / split
+        img_dir.mkdir(parents=True, exist_ok=True)
+        lbl_dir.mkdir(parents=True, exist_ok=True)
+        for i in idx:
+            src = images[i]
+            dst = img_dir / src.name
+            if not dst.exists():
+                os.symlink(src, dst)
+            lines = []
+            label = SHARED_REAL / "labels" / f"{src.stem}.txt"
+            if label.exists():
+                for line in label.read_text().splitlines():
+                    parts = line.split()
+                    if len(parts) == 5:
+                        lines.append(" ".join([str(remap[int(parts[0])]), *parts[1:]]))
+            (lbl_dir / f"{src.stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        dirs.append(img_dir)
+    print(f"real photos: {n_train} train, {len(images) - n_train} val (linked from {SHARED_REAL})")
+    return dirs[0], dirs[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=REPO / "data" / "starter")
+    parser.add_argument("--train", type=int, default=160, help="rendered training frames")
+    parser.add_argument("--val", type=int, default=30, help="rendered validation frames")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--tile", type=int, default=320)
+    parser.add_argument("--frame-size", type=int, default=960)
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--no-real", action="store_true", help="do not add the shared real photos")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    from detect.dataset_tiles import tile_dataset
+    from detect.train import train
+    from hardware.sim.dataset import generate_dataset
+
+    work: Path = args.work
+    frames = work / "frames"
+    if not (frames / "data.yaml").exists():
+        generate_dataset(frames, n_train=args.train, n_val=args.val, seed=args.seed, imgsz=args.frame_size)
+    tiles_yaml, stats = tile_dataset(frames / "data.yaml", work / "tiles", tile=args.tile, seed=args.seed)
+    for split, s in stats.items():
+        print(f"tiles {split}: {s.tiles} tiles ({s.empty_tiles} empty) with {s.boxes} boxes from {s.images} frames")
+    data = yaml.safe_load(tiles_yaml.read_text())
+    names = data["names"]
+    names_list = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
+    if not args.no_real:
+        real = add_real_photos(work / "real", names_list, args.seed)
+        if real is not None:
+            data["train"] = [str(work / "tiles" / "images" / "train"), str(real[0])]
+            data["val"] = [str(work / "tiles" / "images" / "val"), str(real[1])]
+            data.pop("path", None)
+    data_yaml = work / "data.yaml"
+    data_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    command = "python scripts/train_starter.py " + " ".join(sys.argv[1:])
+    result = train(
+        data_yaml,
+        epochs=args.epochs,
+        imgsz=args.tile,
+        batch=32,
+        out=work / "runs",
+        name="starter",
+        device=args.device,
+        seed=0,
+        export_imgsz=args.frame_size,
+        command=command.strip(),
+    )
+    models = REPO / "detect" / "models"
+    models.mkdir(exist_ok=True)
+    assert result.onnx is not None
+    shutil.copy(result.onnx, models / "roadsight-starter.onnx")
+    card = result.model_card.read_text()
+    card = card.replace(
+        "# Model card",
+        "# Model card: roadsight starter (smoke-test model)\n\n"
+        f"Trained on {args.tile} px tiles of {args.frame_size}x{args.frame_size * 9 // 16} test-range frames "
+        f"(plus real photos where available); run it at imgsz {args.frame_size} on 16:9 video. "
+        "A smoke-test model for the demo and CI, not a production detector.",
+        1,
+    )
+    (models / "MODEL_CARD.md").write_text(card)
+    print(f"starter model: {models / 'roadsight-starter.onnx'}\nmodel card: {models / 'MODEL_CARD.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
