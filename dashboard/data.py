@@ -16,7 +16,7 @@ import geopandas as gpd
 import pandas as pd
 
 from dashboard.palette import class_color
-from stream.store import GeoPackageStore, StoreError
+from stream import GeoPackageStore, StoreError
 from taxonomy import Taxonomy, load_taxonomy
 
 
