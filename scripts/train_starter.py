@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "data" / "starter")
     parser.add_argument("--train", type=int, default=160, help="rendered training frames")
     parser.add_argument("--val", type=int, default=30, help="rendered validation frames")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--tile", type=int, default=320)
     parser.add_argument("--frame-size", type=int, default=960)
     parser.add_argument("--seed", type=int, default=1000)
@@ -113,6 +113,7 @@ def main() -> int:
         device=args.device,
         seed=0,
         export_imgsz=args.frame_size,
+        close_mosaic=max(1, args.epochs // 4),
         command=command.strip(),
     )
     models = REPO / "detect" / "models"
