@@ -167,10 +167,11 @@ def train_tiny_yolo(work: Path) -> Path:
     weights = work / "runs" / "tiny" / "weights" / "last.pt"
     ckpt = torch.load(weights, weights_only=False)
     net = ckpt["model"].float()
-    frames = [cv2.imread(str(p)) for p in sorted((work / "data" / "images" / "train").glob("*.png"))]
-    batch = torch.from_numpy(
-        np.stack([f[..., ::-1].transpose(2, 0, 1) for f in frames]).astype(np.float32) / 255
-    )
+    frames = [
+        np.asarray(cv2.imread(str(p))) for p in sorted((work / "data" / "images" / "train").glob("*.png"))
+    ]
+    rgb_nchw = np.stack([f[..., ::-1].transpose(2, 0, 1) for f in frames]).astype(np.float32) / 255
+    batch = torch.from_numpy(rgb_nchw)
     for module in net.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.reset_running_stats()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnx
@@ -51,22 +52,27 @@ def frames() -> list[np.ndarray]:
     return synthetic_frames(len(FRAME_SHAPES), FRAME_SHAPES, seed=3)
 
 
+class UltralyticsBoxes(NamedTuple):
+    xyxy: np.ndarray
+    conf: np.ndarray
+    model_cls: np.ndarray
+
+
 def _ultralytics_predict(
     onnx_path: Path, frames: list[np.ndarray], imgsz: tuple[int, int]
-) -> Iterator[tuple[np.ndarray, ...]]:
+) -> Iterator[UltralyticsBoxes]:
     from ultralytics import YOLO
 
     # imgsz: Ultralytics calls a model with any symbolic axis "dynamic" and then ignores its metadata imgsz.
     model = YOLO(str(onnx_path), task="detect")
     for result in model.predict(frames, conf=CONF, iou=IOU, imgsz=list(imgsz), verbose=False):
-        boxes = result.boxes
-        yield boxes.xyxy.numpy(), boxes.conf.numpy(), boxes.cls.numpy().astype(int)
+        boxes: Any = result.boxes  # type: ignore[union-attr]
+        yield UltralyticsBoxes(boxes.xyxy.numpy(), boxes.conf.numpy(), boxes.cls.numpy().astype(int))
 
 
-def _assert_same(
-    ours: Detections, xyxy: np.ndarray, conf: np.ndarray, model_cls: np.ndarray, where: str
-) -> None:
-    taxonomy_ids = np.array([load_taxonomy().by_key[n].id for n in TINY_NAMES])[model_cls]
+def _assert_same(ours: Detections, theirs: UltralyticsBoxes, where: str) -> None:
+    xyxy, conf = theirs.xyxy, theirs.conf
+    taxonomy_ids = np.array([load_taxonomy().by_key[n].id for n in TINY_NAMES])[theirs.model_cls]
     assert len(ours) == len(xyxy), f"{where}: {len(ours)} boxes here, {len(xyxy)} from Ultralytics"
     iou = box_iou(xyxy.astype(np.float32), ours.xyxy)
     same_class = taxonomy_ids[:, None] == ours.class_id[None, :]
@@ -96,7 +102,7 @@ def test_dynamic_batch_parity_with_ultralytics(tiny_onnx: Path, frames: list[np.
     theirs = list(_ultralytics_predict(tiny_onnx, frames, detector.input_size))
     assert sum(len(t[0]) for t in theirs) >= 3 * len(frames), "the test model should find plenty of boxes"
     for i, (d, t) in enumerate(zip(ours, theirs, strict=True)):
-        _assert_same(d, *t, where=f"frame {i} {frames[i].shape}")
+        _assert_same(d, t, where=f"frame {i} {frames[i].shape}")
 
 
 def test_static_batch_parity_with_ultralytics(tiny_onnx_static: Path, frames: list[np.ndarray]) -> None:
@@ -107,7 +113,7 @@ def test_static_batch_parity_with_ultralytics(tiny_onnx_static: Path, frames: li
     theirs = list(_ultralytics_predict(tiny_onnx_static, frames, detector.input_size))
     assert sum(len(t[0]) for t in theirs) >= 3 * len(frames)
     for i, (d, t) in enumerate(zip(ours, theirs, strict=True)):
-        _assert_same(d, *t, where=f"frame {i} {frames[i].shape}")
+        _assert_same(d, t, where=f"frame {i} {frames[i].shape}")
 
 
 def test_batch_result_equals_single_frame_results(tiny_onnx: Path, frames: list[np.ndarray]) -> None:
