@@ -103,6 +103,14 @@ def fetch(version: str = KAFKA_VERSION) -> Path:
     return target
 
 
+def _stop_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the parent dies."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -123,6 +131,9 @@ class KafkaBroker:
         version: Kafka version to fetch and run.
         heap_mb: JVM maximum heap; 512 MiB is plenty for tests.
         start_timeout_s: how long :meth:`start` waits for metadata answers.
+        detach: let the broker outlive this Python process (the ``start`` CLI);
+            otherwise the kernel stops it when this process dies, so a killed
+            test run leaves no stray JVM holding ports and memory.
     """
 
     def __init__(
@@ -132,12 +143,14 @@ class KafkaBroker:
         version: str = KAFKA_VERSION,
         heap_mb: int = 512,
         start_timeout_s: float = 120.0,
+        detach: bool = False,
     ) -> None:
         self._owns_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="roadsight-kafka-")) if work_dir is None else work_dir
         self.version = version
         self.heap_mb = heap_mb
         self.start_timeout_s = start_timeout_s
+        self.detach = detach
         self.port = 0
         self.controller_port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -244,7 +257,8 @@ class KafkaBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C in the test runner must not kill it mid-write
+                start_new_session=self.detach,
+                preexec_fn=None if self.detach else _stop_with_parent,
             )
         try:
             self._wait_ready()
@@ -334,7 +348,7 @@ def _cli_start() -> int:
         if _pid_alive(int(info["pid"])):
             print(info["bootstrap"])
             return 0
-    broker = KafkaBroker(state.parent / "broker")
+    broker = KafkaBroker(state.parent / "broker", detach=True)
     shutil.rmtree(broker.work_dir, ignore_errors=True)  # a fresh broker each `start`
     bootstrap = broker.start()
     state.write_text(json.dumps({"pid": broker.pid, "bootstrap": bootstrap, "dir": str(broker.work_dir)}))
