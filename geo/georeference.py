@@ -188,29 +188,34 @@ def georeference(
 
     det_index = np.concatenate([np.arange(c) for c in counts])
     frame_of = np.repeat(np.arange(len(located)), counts)
+    keep = np.flatnonzero(anchor_hit)
+    # Building the records is the one per-detection loop: plain copies of values
+    # converted to Python objects in bulk (``tolist``), no math.
+    rings = np.stack([lon[:, [1, 2, 3, 4, 1]], lat[:, [1, 2, 3, 4, 1]]], axis=-1)[keep].tolist()
+    columns = zip(
+        keep.tolist(), frame_of[keep].tolist(), det_index[keep].tolist(), class_id[keep].tolist(),
+        lon[keep, 0].tolist(), lat[keep, 0].tolist(), accuracy[keep].tolist(), xyxy[keep].tolist(),
+        full_footprint[keep].tolist(), rings, strict=True,
+    )
+    times = [datetime.fromtimestamp(df.frame.time_utc, tz=UTC) for df, _ in located]
     events: list[GeoEvent] = []
-    # Building the records is the one per-detection loop: plain attribute copies, no math.
-    for i in np.flatnonzero(anchor_hit).tolist():
-        df = located[frame_of[i]][0]
-        frame, dets = df.frame, df.detections
-        j = int(det_index[i])
-        ring = (tuple((float(lon[i, k]), float(lat[i, k])) for k in (1, 2, 3, 4, 1))
-                if full_footprint[i] else ())
+    for _i, f, j, cid, ev_lon, ev_lat, acc, box, has_fp, ring in columns:
+        frame, dets = located[f][0].frame, located[f][0].detections
         track = int(dets.tracker_id[j])
         events.append(GeoEvent(
             event_id=event_id_for(mission_id, frame.source_id, frame.index, j),
-            class_id=int(class_id[i]),
-            class_key=keys[int(class_id[i])],
+            class_id=cid,
+            class_key=keys[cid],
             score=float(dets.confidence[j]),
-            lon=float(lon[i, 0]),
-            lat=float(lat[i, 0]),
-            accuracy_m=float(accuracy[i]),
-            time_utc=datetime.fromtimestamp(frame.time_utc, tz=UTC),
+            lon=ev_lon,
+            lat=ev_lat,
+            accuracy_m=acc,
+            time_utc=times[f],
             mission_id=mission_id,
             source_id=frame.source_id,
             frame_index=frame.index,
-            box_xyxy=(float(xyxy[i, 0]), float(xyxy[i, 1]), float(xyxy[i, 2]), float(xyxy[i, 3])),
-            footprint=ring,
+            box_xyxy=(box[0], box[1], box[2], box[3]),
+            footprint=tuple((p[0], p[1]) for p in ring) if has_fp else (),
             track_id=track if track >= 0 else None,
         ))
     return events
