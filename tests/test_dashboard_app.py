@@ -59,6 +59,8 @@ def test_map_filter_and_counts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     (points,) = [layer["data"] for layer in spec["layers"] if layer["@@type"] == "ScatterplotLayer"]
     assert {p["name_zh"] for p in points} == {"坑槽", "路面抛洒物"}
     assert {tuple(p["color"]) for p in points} == {(228, 26, 28), (253, 180, 98)}
+    (outlines,) = [layer["data"] for layer in spec["layers"] if layer["@@type"] == "PolygonLayer"]
+    assert len(outlines) == 5 and all(len(o["footprint_ring"]) == 5 for o in outlines)
     (classes,) = at.multiselect
     assert set(classes.value) == {"pothole", "road_debris"}
     assert any("坑槽" in opt for opt in classes.options)  # taxonomy names shown
