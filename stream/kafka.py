@@ -51,10 +51,9 @@ def _producer_defaults(client_id: str, connect_timeout_s: float) -> dict[str, An
         "retries": 2**31 - 1,  # bounded by delivery_timeout_ms instead
         "bootstrap_timeout_ms": int(connect_timeout_s * 1000),
         "api_version_auto_timeout_ms": int(connect_timeout_s * 1000),
+        # No duplicates or reordering from retries within a partition (kafka-python >= 2.1).
+        "enable_idempotence": True,
     }
-    if "enable_idempotence" in KafkaProducer.DEFAULT_CONFIG:
-        # No duplicates or reordering from retries within a partition.
-        defaults["enable_idempotence"] = True
     return _known_to(KafkaProducer, defaults)
 
 
