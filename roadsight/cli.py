@@ -30,21 +30,19 @@ app = typer.Typer(
 sim_app = typer.Typer(help="The test range: simulated missions with exact ground truth.", no_args_is_help=True)
 app.add_typer(sim_app, name="sim")
 
-console = Console(stderr=True)
-out = Console()
+# Messages go to stderr and never wrap (a wrapped path is hard to copy); results
+# go to stdout, wide enough for tables when piped.
+console = Console(stderr=True, soft_wrap=True)
+out = Console(width=None if sys.stdout.isatty() else 200)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {"drone": "drone_sample", "vehicle": "vehicle_sample"}
 DEMO_DIR = Path("data/demo")
+VIDEO_SCHEMES = ("file", "rtsp", "rtsps", "rtspt", "rtmp", "srt", "udp", "http", "https")
 
 
 class UsageError(ValueError):
     """Bad input on the command line itself."""
-
-
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code=2)
 
 
 def _require_file(path: Path, what: str) -> Path:
@@ -120,7 +118,14 @@ def _run_pipeline(config_path: Path | None, overrides: dict[str, Any], *, quiet:
     from roadsight.pipeline import Pipeline, RunSummary
 
     cfg = load_pipeline_config(config_path, overrides)
-    if "://" not in cfg.source:
+    if "://" in cfg.source:
+        scheme = cfg.source.split("://", 1)[0].lower()
+        if scheme not in VIDEO_SCHEMES:
+            raise UsageError(
+                f"unsupported video URI {cfg.source!r} (use a file path or one of: "
+                + ", ".join(f"{s}://" for s in VIDEO_SCHEMES) + ")"
+            )
+    else:
         _require_file(Path(cfg.source), "video source")
     if ":" not in cfg.telemetry or Path(cfg.telemetry).exists():
         _require_file(Path(cfg.telemetry), "telemetry")
@@ -258,10 +263,11 @@ def _ensure_mission(scenario: str, *, seed: int, out: Path) -> Path:
     if (out / "scenario.json").exists() and (out / "ground_truth.geojson").exists():
         console.print(f"mission: {out} (already generated)")
         return out
+    scenario_path = _scenario_path(scenario)
     from hardware.sim import generate_mission
 
     console.print(f"generating the sample {scenario} mission into {out} ...")
-    return generate_mission(_scenario_path(scenario), seed, out)
+    return generate_mission(scenario_path, seed, out)
 
 
 def _scenario_path(scenario: str) -> Path:
@@ -283,9 +289,10 @@ def sim_generate(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same mission).")] = 0,
 ) -> None:
     """Render a simulated mission: video, telemetry, ground truth."""
+    scenario_path = _scenario_path(scenario)
     from hardware.sim import generate_mission
 
-    path = generate_mission(_scenario_path(scenario), seed, out_dir)
+    path = generate_mission(scenario_path, seed, out_dir)
     console.print(f"[green]mission written[/]: {path}")
     for f in sorted(path.iterdir()):
         console.print(f"  {f.name} ({f.stat().st_size / 1e6:.1f} MB)")
