@@ -12,9 +12,10 @@ The database runs in WAL mode, so dashboards and other readers can read while
 the pipeline writes. Inside the *writing* process read with :meth:`read`, not
 GDAL: GDAL bundles its own SQLite library, and two SQLite libraries in one
 process break each other's POSIX locks (closing GDAL's handle can checkpoint
-and delete the WAL under the writer). Other processes may use GDAL freely. There is no R-tree spatial index (its triggers need
-SpatiaLite functions the stdlib ``sqlite3`` lacks); GDAL and QGIS read the
-layers without one.
+and delete the WAL under the writer). Other processes may use GDAL freely.
+
+There is no R-tree spatial index (its triggers need SpatiaLite functions the
+stdlib ``sqlite3`` lacks); GDAL and QGIS read the layers without one.
 
 Example:
     >>> with GeoPackageStore("events.gpkg") as store:  # doctest: +SKIP
