@@ -78,7 +78,8 @@ class VideoSource:
     Counters: ``frames_out`` (yielded), ``frames_bad`` (samples that could not
     be converted, skipped), ``frames_dropped`` (live only: frames missing from
     the PTS sequence, estimated from the frame rate; the live appsink drops the
-    oldest frame when the consumer falls behind).
+    oldest frame when the consumer falls behind), ``frames_sender_timed`` (live
+    only: frames timed by the sender's RTCP clock rather than arrival).
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class VideoSource:
         self.frames_out = 0
         self.frames_bad = 0
         self.frames_dropped = 0
+        self.frames_sender_timed = 0
         self._source: VideoUri = parse_video_uri(uri, transport)
         self.pipeline_description = describe_pipeline(
             self._source, latency_ms=latency_ms, decoder=decoder, timeout_s=timeout_s
@@ -263,6 +265,7 @@ class VideoSource:
     def _live_time_utc(self, sample: Gst.Sample, buffer: Gst.Buffer, pts: int) -> float:
         meta = buffer.get_reference_timestamp_meta(_NTP_CAPS)
         if meta is not None and meta.timestamp > 0:
+            self.frames_sender_timed += 1
             return meta.timestamp / Gst.SECOND - NTP_UNIX_OFFSET_S
         assert self._pipeline is not None
         clock = self._pipeline.get_clock()

@@ -78,17 +78,20 @@ def describe_pipeline(
     ``decoder`` names a decoder element (``avdec_h264``, ``nvh264dec``,
     ``v4l2h264dec`` ...); it is fed by ``parsebin``. Without it ``decodebin``
     picks the highest-ranked decoder. Files are read as fast as possible with
-    back-pressure (no frame lost); live sources keep at most two decoded frames
-    and drop the oldest, so a slow consumer sees fresh frames.
+    back-pressure (no frame lost); live sources keep at most four decoded frames
+    and drop the oldest, so a slow consumer sees fresh frames. The jitter buffer
+    itself does not drop late packets (``drop-on-latency=false``): dropping there
+    loses frames during the start-up burst of a stream, and latency is already
+    bounded at the appsink.
     """
     if source.kind == "rtsp":
         head = (
             f"rtspsrc name=src location={_quote(source.location)} latency={int(latency_ms)}"
             + (f" protocols={_TRANSPORTS[source.transport]}" if source.transport else "")
-            + " drop-on-latency=true add-reference-timestamp-meta=true"
+            + " drop-on-latency=false add-reference-timestamp-meta=true"
             + f" tcp-timeout={int(timeout_s * 1e6)}"
         )
-        sink = f"appsink name={SINK_NAME} sync=false max-buffers=2 drop=true"
+        sink = f"appsink name={SINK_NAME} sync=false max-buffers=4 drop=true"
     else:
         head = f"filesrc name=src location={_quote(source.location)}"
         sink = f"appsink name={SINK_NAME} sync=false max-buffers=4 drop=false"

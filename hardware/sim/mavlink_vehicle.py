@@ -260,7 +260,7 @@ class MavlinkVehicle:
         if wants_version:
             self._conn.mav.autopilot_version_send(
                 mavlink.MAV_PROTOCOL_CAPABILITY_MAVLINK2 | mavlink.MAV_PROTOCOL_CAPABILITY_PARAM_FLOAT,
-                0x04050000,
+                0x040500FF,  # ArduCopter 4.5.0, official release
                 0,
                 0,
                 0,
