@@ -57,56 +57,70 @@ def _level_map(img_to_ortho: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.clip(np.nan_to_num(level, nan=MAX_LEVEL), 0, MAX_LEVEL).astype(np.int32)
 
 
+def _fill_colour(world: World) -> tuple[float, ...]:
+    """Colour for ground outside the orthophoto: the median of the whole corridor."""
+    key = "_fill_colour"
+    cached = world.__dict__.get(key)
+    if cached is None:
+        cached = tuple(float(c) for c in np.median(world.pyramid(MAX_LEVEL).reshape(-1, 3), axis=0))
+        world.__dict__[key] = cached
+    return tuple(cached)
+
+
 def render_view(world: World, K: np.ndarray, pose: CameraPose, width: int, height: int) -> np.ndarray:
     """``height x width`` BGR image of the world seen from ``pose`` with pinhole intrinsics ``K``."""
     ground_to_img = ground_to_image_homography(K, pose)
     img_to_ortho = np.linalg.inv(ground_to_img @ world.frame.px_to_local)
-    down = _ray_down(K, pose, width, height)
-    sees_ground = down < -1e-4
+    fill = _fill_colour(world)
+    corners = _ray_down(K, pose, width + 1, height + 1, max(width, height))
+    all_ground = bool(corners.max() < -1e-4)  # the ray's z is linear in (u, v): corners bound it
     levels = _level_map(img_to_ortho, width, height)
-    # cells that look at the sky would get nonsense levels; they are masked anyway
-    coarse_down = _ray_down(K, pose, width + _GRID, height + _GRID, _GRID)[
-        : levels.shape[0], : levels.shape[1]
-    ]
-    levels = np.where(coarse_down < -1e-4, levels, MAX_LEVEL)
-    fill = tuple(float(c) for c in np.median(world.pyramid(MAX_LEVEL).reshape(-1, 3), axis=0))
-    wanted = np.unique(levels[coarse_down < -1e-4]) if sees_ground.any() else np.array([], int)
-    out = np.empty((height, width, 3), np.uint8)
-    out[:] = np.asarray(fill, np.uint8)
-    if len(wanted) == 1:
-        out = _warp_level(world, ground_to_img, int(wanted[0]), width, height, fill)
-    elif len(wanted) > 1:
-        full_levels = cv2.resize(
-            levels.astype(np.float32),
-            (levels.shape[1] * _GRID, levels.shape[0] * _GRID),
-            interpolation=cv2.INTER_NEAREST,
-        )[:height, :width]
+    rows, cols = levels.shape
+    coarse_down = _ray_down(K, pose, cols * _GRID, rows * _GRID, _GRID)
+    ground_cells = coarse_down < 0.0
+    wanted = np.unique(levels[ground_cells])
+    if len(wanted) <= 1:
+        lv = int(wanted[0]) if len(wanted) else MAX_LEVEL
+        out = _warp_level(world, ground_to_img, lv, (0, 0, width, height), fill)
+    else:
+        out = np.empty((height, width, 3), np.uint8)
+        full_levels = np.repeat(np.repeat(levels, _GRID, axis=0), _GRID, axis=1)[:height, :width]
         for lv in wanted:
-            img = _warp_level(world, ground_to_img, int(lv), width, height, fill)
-            sel = full_levels == lv
-            out[sel] = img[sel]
-    if not sees_ground.all():
-        # sky above the horizon, with a haze band just above it
+            cells = np.nonzero(levels == lv)
+            y0, y1 = int(cells[0].min()) * _GRID, min(height, (int(cells[0].max()) + 1) * _GRID)
+            x0, x1 = int(cells[1].min()) * _GRID, min(width, (int(cells[1].max()) + 1) * _GRID)
+            part = _warp_level(world, ground_to_img, int(lv), (x0, y0, x1, y1), fill)
+            np.copyto(out[y0:y1, x0:x1], part, where=(full_levels[y0:y1, x0:x1] == lv)[..., None])
+    if not all_ground:
+        down = _ray_down(K, pose, width, height)
+        sees_ground = down < -1e-4
+        # aerial perspective: far ground fades towards the horizon colour; the sky fades upwards
+        dist = pose.height / np.maximum(-down, 1e-4)
+        haze = np.where(sees_ground, 1.0 - np.exp(-dist / 400.0), 1.0).astype(np.float32)
         t = np.clip(down / 0.3, 0.0, 1.0)[..., None]
-        sky = (SKY_HORIZON * (1 - t) + SKY_TOP * t).astype(np.uint8)
-        out = np.where(sees_ground[..., None], out, sky)
-        # aerial perspective: far ground fades towards the horizon colour
-        dist = np.where(sees_ground, pose.height / np.maximum(-down, 1e-4), 0.0)
-        haze = (1.0 - np.exp(-dist / 400.0))[..., None].astype(np.float32)
-        out = (out * (1 - haze) + SKY_HORIZON * haze).astype(np.uint8)
+        sky = (SKY_HORIZON * (1 - t) + SKY_TOP * t).astype(np.float32)
+        out = cv2.blendLinear(out.astype(np.float32), sky, 1.0 - haze, haze)
+        out = np.clip(out, 0, 255).astype(np.uint8)
     return out
 
 
 def _warp_level(
-    world: World, ground_to_img: np.ndarray, level: int, width: int, height: int, fill: tuple[float, ...]
+    world: World,
+    ground_to_img: np.ndarray,
+    level: int,
+    rect: tuple[int, int, int, int],
+    fill: tuple[float, ...],
 ) -> np.ndarray:
+    """Warp pyramid level ``level`` into the image sub-rectangle ``rect`` = (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = rect
     src = world.pyramid(level)
     ortho_to_img = ground_to_img @ world.frame.level_px_to_local(level)
-    img_to_ortho = np.linalg.inv(ortho_to_img)
+    shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    img_to_ortho = np.linalg.inv(ortho_to_img) @ shift
     return cv2.warpPerspective(
         src,
         img_to_ortho,
-        (width, height),
+        (x1 - x0, y1 - y0),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=fill,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -130,8 +131,14 @@ def _sample_pose(
     return s, t
 
 
-def build_world(spec: WorldSpec, seed: int) -> World:
-    """Paint the corridor, then the objects and distractors at non-overlapping random places."""
+def build_world(
+    spec: WorldSpec, seed: int, accept: Callable[[np.ndarray, float], bool] | None = None
+) -> World:
+    """Paint the corridor, then the objects and distractors at non-overlapping random places.
+
+    ``accept(centre_xy, radius_m)`` may veto a place for a class object (e.g. one
+    that a planned flight would not see fully); distractors go anywhere.
+    """
     for key in spec.objects_per_class:
         if key not in CLASS_PAINTERS:
             raise WorldError(
@@ -175,10 +182,12 @@ def build_world(spec: WorldSpec, seed: int) -> World:
         key, is_class = plan[idx]
         lo, hi = CLASS_SIZES_M[key] if is_class else DISTRACTOR_PAINTERS[key][1]
         size = float(rng.uniform(lo, hi))
-        for _attempt in range(60):
+        for _attempt in range(200):
             s, t = _sample_pose(road, key, size, spec, rng)
             centre = road.point(s, t)
             radius = 0.65 * size
+            if accept is not None and is_class and not accept(centre, radius):
+                continue
             if all(np.hypot(*(centre - c)) > radius + r + 0.4 for c, r in placed):
                 break
         else:
