@@ -129,3 +129,24 @@ def test_round_trip_against_independent_forward_projection_vectorised():
 def test_offset_helper_matches_geodesic():
     lon, lat = offset_lonlat(ORIGIN_LON, ORIGIN_LAT, 3.0, 4.0)
     assert east_north_of(lon, lat) == pytest.approx((3.0, 4.0), abs=1e-6)
+
+
+def test_agrees_with_the_test_range_simulator_projection():
+    """The simulator renders with hardware.sim.camera; casting its pixels back must land on the objects."""
+    from hardware.sim.camera import CameraPose, project_ground_points
+
+    rng = np.random.default_rng(11)
+    K = np.array([[1364.0, 0, 960], [0, 1364.0, 540], [0, 0, 1]])
+    for _ in range(5):
+        pose = CameraPose(x=0.0, y=0.0, height=float(rng.uniform(2, 80)), yaw_deg=float(rng.uniform(0, 360)),
+                          pitch_deg=float(rng.uniform(-90, -20)), roll_deg=float(rng.uniform(-10, 10)))
+        ahead = pose.height / np.tan(np.radians(-pose.pitch_deg))
+        yaw = np.radians(pose.yaw_deg)
+        xy = np.column_stack([ahead * np.sin(yaw) + rng.uniform(-3, 3, 50),
+                              ahead * np.cos(yaw) + rng.uniform(-3, 3, 50)])
+        uv, in_front = project_ground_points(K, pose, xy)
+        off = ground_offsets((uv[:, 0] - 960) / 1364, (uv[:, 1] - 540) / 1364, pose.height, pose.yaw_deg,
+                             pose.pitch_deg, pose.roll_deg)
+        ok = in_front & off.hit
+        assert ok.mean() > 0.9
+        assert np.allclose(np.column_stack([off.east, off.north])[ok], xy[ok], atol=1e-6)
