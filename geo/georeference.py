@@ -100,11 +100,16 @@ def _anchor_is_bottom(taxonomy: Taxonomy) -> np.ndarray:
 
 
 def _box_points(xyxy: np.ndarray, bottom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel u, v of shape (N, 5): anchor, then corners (x1,y1) (x2,y1) (x2,y2) (x1,y2)."""
+    """Pixel u, v of shape (N, 5): anchor, then corners (x1,y1) (x1,y2) (x2,y2) (x2,y1).
+
+    That order runs counter-clockwise as seen on the screen, and so on the
+    ground seen from above (a camera above the ground never mirrors it): the
+    GeoJSON (RFC 7946) exterior ring orientation.
+    """
     x1, y1, x2, y2 = (xyxy[:, i].astype(np.float64) for i in range(4))
     au = (x1 + x2) / 2
     av = np.where(bottom, y2, (y1 + y2) / 2)
-    return np.stack([au, x1, x2, x2, x1], axis=1), np.stack([av, y1, y1, y2, y2], axis=1)
+    return np.stack([au, x1, x1, x2, x2], axis=1), np.stack([av, y1, y2, y2, y1], axis=1)
 
 
 def georeference(

@@ -51,6 +51,12 @@ def test_footprint_is_the_box_corners_on_the_ground():
     assert corners[0] == pytest.approx((6.0, 6.0), abs=1e-3)
     assert corners[2] == pytest.approx((-6.0, -6.0), abs=1e-3)
     assert shapely.Polygon(ring).contains(shapely.Point(event.lon, event.lat))
+    assert shapely.LinearRing(ring).is_ccw  # RFC 7946 exterior ring orientation
+    oblique = Pose(T0, ORIGIN_LAT, ORIGIN_LON, alt_agl=10.0, camera_pitch=-40.0, camera_yaw=250.0,
+                   camera_roll=8.0)
+    (tilted,) = georeference([detected_frame(oblique, [[400, 500, 600, 700]], [POTHOLE])], pinhole(),
+                             mission_id="m1")
+    assert len(tilted.footprint) == 5 and shapely.LinearRing(tilted.footprint).is_ccw
 
 
 def test_event_ids_are_deterministic_uuid5_and_fields_copied():
