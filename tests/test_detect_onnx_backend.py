@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401  load before GStreamer (via capture): see test_unreadable_model_files
 import pytest
 from fixtures_detect import constant_head_model, head_from_boxes
 
-from detect import DetectError, OnnxDetector
+from capture import Frame
+from detect import DetectError, OnnxDetector, export_onnx
 from taxonomy import UnmappedClassError, load_taxonomy
 
 TAX = load_taxonomy()
@@ -180,6 +182,9 @@ def test_output_shape_must_fit_the_class_count(tmp_path: Path) -> None:
 
 
 def test_unreadable_model_files(tmp_path: Path) -> None:
+    # ONNX Runtime reports these with C++ exceptions. If GStreamer (Gst.init) ran before onnxruntime
+    # was imported, its libunwind.so.8 takes over _Unwind_Resume and such an exception aborts the
+    # process; importing onnxruntime first avoids it.
     with pytest.raises(DetectError, match=r"missing\.onnx: model file not found"):
         OnnxDetector(tmp_path / "missing.onnx")
     garbage = tmp_path / "garbage.onnx"
@@ -201,3 +206,15 @@ def test_end2end_output_is_thresholded_without_nms(tmp_path: Path) -> None:
     [d] = OnnxDetector(path, conf=0.25).detect([_frame(128, 128)])
     np.testing.assert_allclose(d.xyxy, rows[0, :2, :4] * 2)
     assert d.class_id.tolist() == [POTHOLE, POTHOLE]
+
+
+def test_detect_frames_pairs_frames_with_their_detections(two_class_model: Path) -> None:
+    frames = [Frame("cam", i, i * 40_000_000, 1.7e9 + i * 0.04, _frame(128, 256)) for i in range(3)]
+    detected = OnnxDetector(two_class_model).detect_frames(frames)
+    assert [d.frame.index for d in detected] == [0, 1, 2]
+    assert all(len(d.detections) == 3 and d.inference_ms > 0 for d in detected)
+
+
+def test_export_rejects_missing_weights(tmp_path: Path) -> None:
+    with pytest.raises(DetectError, match=r"nope\.pt: weights file not found"):
+        export_onnx(tmp_path / "nope.pt", tmp_path / "out.onnx")
