@@ -62,7 +62,7 @@ def test_known_objects_are_recovered_within_centimetres(tmp_path: Path):
     assert report.geo_error_p95_m < 0.01
     # Every event is also individually within a centimetre of its object (geodesic check).
     by_id = {o[0]: o for o in OBJECTS}
-    for i, e in enumerate(events):
-        _, _, _, oe, on = by_id[OBJECTS[i % 4][0]]
-        lon, lat = offset_lonlat(ORIGIN_LON, ORIGIN_LAT, oe, on)
-        assert GEOD.inv(lon, lat, e.lon, e.lat)[2] < 0.01
+    for i, event in enumerate(events):
+        _, _, _, obj_e, obj_n = by_id[OBJECTS[i % 4][0]]
+        lon, lat = offset_lonlat(ORIGIN_LON, ORIGIN_LAT, obj_e, obj_n)
+        assert GEOD.inv(lon, lat, event.lon, event.lat)[2] < 0.01
