@@ -89,3 +89,32 @@ def test_unknown_mount_raises_capture_error(capture_mission: tuple[Path, Mission
         assert server.rtsp is not None
         with pytest.raises(CaptureError, match="/nothing-here"):
             list(VideoSource(f"rtsp://127.0.0.1:{server.rtsp.port}/nothing-here", "cam", timeout_s=5))
+
+
+def test_loop_serves_one_seamless_stream_and_restarts_telemetry(
+    capture_mission: tuple[Path, MissionTruth],
+) -> None:
+    folder, truth = capture_mission
+    mav_port = free_port(socket.SOCK_DGRAM)
+    laps = 1.5
+    with (
+        LiveTelemetry(f"udpin:127.0.0.1:{mav_port}") as live,
+        serve_mission(folder, rtsp_port=0, mavlink_out=f"udpout:127.0.0.1:{mav_port}", loop=True) as server,
+    ):
+        assert server.rtsp_url is not None
+        frames = []
+        with VideoSource(server.rtsp_url + "?transport=tcp", "loop") as video:
+            for frame in video:
+                frames.append(frame)
+                if len(frames) >= laps * truth.n_frames:
+                    break
+            assert video.frames_dropped == 0
+        times = np.array([f.time_utc for f in frames])
+        np.testing.assert_allclose(np.diff(times), 1.0 / truth.fps, atol=0.05)  # no jump at the seam
+        # Half-way through the second lap the vehicle is back half-way along its track.
+        time.sleep(0.3)
+        pose = live.pose_at(frames[-1].time_utc)
+        assert pose is not None
+        lap_offset = (len(frames) - 1) / truth.fps - truth.duration_s
+        assert pose.lat == pytest.approx(truth.lat(lap_offset), abs=0.3 * truth.speed_mps / 111_195.0)
+        assert not server.wait(timeout_s=0.5), "a looping server runs until stopped"

@@ -11,6 +11,8 @@ Behaviour (enough of ArduCopter for ground stations and dronekit):
 
 * its own ``HEARTBEAT`` at 1 Hz: ``MAV_TYPE_QUADROTOR``, ``MAV_AUTOPILOT_ARDUPILOTMEGA``,
   custom mode GUIDED, armed while the replay runs (recorded heartbeats are not forwarded);
+* with ``loop`` the log restarts every ``loop_period_s`` (the mission duration),
+  so laps stay in step with a looping video;
 * before :meth:`begin_replay` and after the log ends (without ``loop``) it
   holds: the first / last recorded message of each kind is re-sent at the
   recorded rate (a parked vehicle still reports where it is);
@@ -98,6 +100,7 @@ class MavlinkVehicle:
         out_uri: str = "udpout:127.0.0.1:14550",
         *,
         loop: bool = False,
+        loop_period_s: float | None = None,
         system_id: int = 1,
         params: dict[str, float] | None = None,
     ) -> None:
@@ -119,6 +122,8 @@ class MavlinkVehicle:
         self._boot = time.monotonic()
         self._hold = self._first_of_each_kind()
         self._hold_period = self._record_period()
+        # One loop lasts the mission (the video's length); records at or after it belong to the next lap.
+        self.loop_period_s = loop_period_s or records[-1].offset_s + self._hold_period
 
     @classmethod
     def from_tlog(cls, path: Path, out_uri: str = "udpout:127.0.0.1:14550", **kwargs: Any) -> MavlinkVehicle:
@@ -177,14 +182,19 @@ class MavlinkVehicle:
                 if replaying:
                     assert self._replay_start is not None
                     elapsed = now - self._replay_start
-                    while index < len(self.records) and self.records[index].offset_s <= elapsed:
+                    end = self.loop_period_s if self.loop else float("inf")
+                    while (
+                        index < len(self.records)
+                        and self.records[index].offset_s <= elapsed
+                        and self.records[index].offset_s < end
+                    ):
                         self._send_record(self.records[index].msg)
                         index += 1
-                    if index >= len(self.records):
-                        if self.loop:
-                            self._replay_start, index = now + self._hold_period, 0
-                        else:
-                            self.finished.set()
+                    if self.loop and elapsed >= self.loop_period_s:
+                        self._replay_start += self.loop_period_s  # additive: laps never drift
+                        index = 0
+                    elif not self.loop and index >= len(self.records):
+                        self.finished.set()
                 elif now >= next_hold:
                     for msg in self._hold.values():
                         self._send_record(msg)

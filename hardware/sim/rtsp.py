@@ -13,8 +13,10 @@ clock, so the file is sent at its own frame rate. ``on_first_play`` is called
 (from the server thread) when the media first starts playing; the mission
 server uses it to start the telemetry replay at the same instant.
 
-``loop`` makes the factory non-shared instead, so each new client gets the
-video from its start (gst-rtsp-server has no built-in seamless looping).
+With ``loop`` the video must be an MPEG-TS file (the mission's ``video.ts``):
+``multifilesrc loop=true`` re-reads it endlessly and ``tsdemux`` keeps the
+timestamps running on, so clients see one seamless live stream (MP4 cannot be
+looped this way: qtdemux needs the whole file's index).
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ class RtspServeError(ValueError):
     """The RTSP server cannot serve this file or port; the message names which."""
 
 
-def launch_description(video: Path) -> str:
-    """Media pipeline for one MP4 (``pay0`` is the name gst-rtsp-server looks for)."""
+def launch_description(video: Path, *, loop: bool = False) -> str:
+    """Media pipeline for an MP4, or a looping MPEG-TS (``pay0`` is the name gst-rtsp-server looks for)."""
     location = str(video).replace("\\", "\\\\").replace('"', '\\"')
-    return (
-        f'( filesrc location="{location}" ! qtdemux ! h264parse ! '
-        "rtph264pay name=pay0 pt=96 config-interval=1 )"
-    )
+    if loop:
+        source = f'multifilesrc location="{location}" loop=true ! tsdemux'
+    else:
+        source = f'filesrc location="{location}" ! qtdemux'
+    return f"( {source} ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
 
 
 class RtspVideoServer:
@@ -61,6 +64,8 @@ class RtspVideoServer:
     ) -> None:
         if not video.is_file():
             raise RtspServeError(f"{video}: video file not found")
+        if loop and video.suffix.lower() not in (".ts", ".m2ts"):
+            raise RtspServeError(f"{video}: looping needs an MPEG-TS file (video.ts)")
         if not mount.startswith("/"):
             raise RtspServeError(f"mount {mount!r} must start with '/'")
         if not Gst.is_initialized():
@@ -95,8 +100,8 @@ class RtspVideoServer:
         server.set_address(self.address)
         server.set_service(str(self.requested_port))
         factory = GstRtspServer.RTSPMediaFactory.new()
-        factory.set_launch(launch_description(self.video))
-        factory.set_shared(not self.loop)
+        factory.set_launch(launch_description(self.video, loop=self.loop))
+        factory.set_shared(True)
         factory.connect("media-configure", self._on_media_configure)
         server.get_mount_points().add_factory(self.mount, factory)
         server.connect("client-connected", self._on_client_connected)
@@ -108,7 +113,7 @@ class RtspVideoServer:
             raise RtspServeError(f"cannot serve RTSP on {self.address}:{self.requested_port}")
         self._thread = threading.Thread(target=self._run, name="rtsp-server", daemon=True)
         self._thread.start()
-        log.info("RTSP %s -> %s", self.url, launch_description(self.video))
+        log.info("RTSP %s -> %s", self.url, launch_description(self.video, loop=self.loop))
         return self
 
     def _run(self) -> None:

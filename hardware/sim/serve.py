@@ -12,6 +12,10 @@ their first frame / record, so a client's frame arrival times and the
 telemetry it receives line up as they would with a real drone. A mission
 without video starts the telemetry replay at once (``start_on_play=False``
 does the same with video).
+
+With ``loop`` the video comes from ``video.ts`` (re-read endlessly as one
+seamless stream) and the telemetry restarts every ``duration_s`` of the
+manifest, so both stay in step lap after lap.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ __all__ = ["MissionServer", "RtspServeError", "serve_mission"]
 def _mission_file(mission_dir: Path, manifest: dict[str, object], key: str, default: str) -> Path:
     files = manifest.get("files")
     name = files.get(key, default) if isinstance(files, dict) else default
-    return mission_dir / str(name)
+    return mission_dir / str(name or default)
 
 
 class MissionServer:
@@ -93,7 +97,8 @@ def serve_mission(
     loop: bool = False,
     start_on_play: bool = True,
 ) -> MissionServer:
-    """Start serving ``mission_dir`` (``video.mp4`` over RTSP, ``telemetry.tlog`` over MAVLink).
+    """Start serving ``mission_dir`` (``video.mp4``, or ``video.ts`` with ``loop``, over RTSP;
+    ``telemetry.tlog`` over MAVLink).
 
     ``rtsp_port=0`` picks a free port (see ``server.rtsp.port``); ``mavlink_out=None``
     serves video only. Raises :class:`RtspServeError` (a ``ValueError``) naming
@@ -107,11 +112,17 @@ def serve_mission(
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise RtspServeError(f"{manifest_path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
-    video = _mission_file(mission_dir, manifest, "video_mp4", "video.mp4")
+    video = (
+        _mission_file(mission_dir, manifest, "video_ts", "video.ts")
+        if loop
+        else _mission_file(mission_dir, manifest, "video_mp4", "video.mp4")
+    )
     tlog = _mission_file(mission_dir, manifest, "telemetry_tlog", "telemetry.tlog")
     vehicle = None
     if mavlink_out is not None and tlog.is_file():
-        vehicle = MavlinkVehicle.from_tlog(tlog, mavlink_out, loop=loop)
+        duration = manifest.get("duration_s")
+        period = float(duration) if isinstance(duration, int | float) and duration > 0 else None
+        vehicle = MavlinkVehicle.from_tlog(tlog, mavlink_out, loop=loop, loop_period_s=period)
     elif mavlink_out is not None:
         log.warning("%s: no telemetry log; serving video only", tlog)
     rtsp = None
