@@ -16,7 +16,7 @@ from fixtures_capture import (
     write_tlog,
 )
 
-from capture import TelemetryError, TelemetryTrack, load_telemetry
+from capture import LiveTelemetry, TelemetryError, TelemetryTrack, load_telemetry
 from capture.telemetry.angles import euler_deg_to_quaternion, quaternion_to_euler_deg
 from capture.telemetry.tlog import iter_tlog
 
@@ -233,3 +233,8 @@ def test_quaternion_round_trip() -> None:
         q = np.array([euler_deg_to_quaternion(roll, pitch, yaw)])
         r, p, y = quaternion_to_euler_deg(q)
         assert (r[0], p[0], y[0]) == pytest.approx((roll, pitch, yaw), abs=1e-3)
+
+
+def test_live_telemetry_rejects_non_mavlink_uri() -> None:
+    with pytest.raises(TelemetryError, match="http://x"):
+        LiveTelemetry("http://x")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,17 @@ def test_layout_respects_row_padding() -> None:
     for zero_copy in (True, False):
         image = buffer_to_array(buffer, layout, zero_copy=zero_copy)
         np.testing.assert_array_equal(image, rows[:, :15].reshape(3, 5, 3))
+
+
+def test_matroska_file(tmp_path: Path) -> None:
+    mkv = tmp_path / "clip.mkv"
+    subprocess.run(
+        "gst-launch-1.0 -q videotestsrc num-buffers=5 pattern=smpte ! video/x-raw,width=160,height=120,"
+        f"framerate=5/1 ! x264enc speed-preset=ultrafast ! h264parse ! matroskamux ! filesink location={mkv}",
+        shell=True,
+        check=True,
+        timeout=60,
+    )
+    frames = list(VideoSource(str(mkv), "mkv", start_time_utc=100.0))
+    assert [round(f.time_utc, 3) for f in frames] == [100.0, 100.2, 100.4, 100.6, 100.8]
+    assert_smpte_bars(frames[2].image)
