@@ -238,3 +238,14 @@ def test_quaternion_round_trip() -> None:
 def test_live_telemetry_rejects_non_mavlink_uri() -> None:
     with pytest.raises(TelemetryError, match="http://x"):
         LiveTelemetry("http://x")
+
+
+def test_srt_local_time_offset(files: dict[str, Path]) -> None:
+    track = load_telemetry(files[".srt"], srt_utc_offset_s=8 * 3600)
+    assert track.start_time_utc == pytest.approx(START_UTC - 8 * 3600)
+
+
+def test_live_telemetry_without_data_is_unlocated() -> None:
+    live = LiveTelemetry("udpin:127.0.0.1:0")
+    assert live.pose_at(START_UTC) is None
+    assert not live.poses_at(np.array([START_UTC, START_UTC + 1])).located.any()

@@ -153,9 +153,10 @@ class LiveTelemetry:
                 self._track_version = version
             return self._track
 
-    def poses_at(self, times: np.ndarray, max_gap_s: float = 1.0) -> PoseSeries | None:
+    def poses_at(self, times: np.ndarray, max_gap_s: float = 1.0) -> PoseSeries:
+        """As :meth:`TelemetryTrack.poses_at`; all unlocated before the first position."""
         track = self.track()
-        return None if track is None else track.poses_at(times, max_gap_s)
+        return PoseSeries.unlocated(times) if track is None else track.poses_at(times, max_gap_s)
 
     def pose_at(self, t: float, max_gap_s: float = 1.0) -> Pose | None:
         track = self.track()

@@ -27,8 +27,12 @@ READERS: dict[str, Callable[[Path], TelemetryTrack]] = {
 }
 
 
-def load_telemetry(path_or_uri: str | Path) -> TelemetryTrack:
+def load_telemetry(path_or_uri: str | Path, *, srt_utc_offset_s: float = 0.0) -> TelemetryTrack:
     """Read ``.tlog`` (MAVLink), ``.srt`` (DJI), ``.nmea``/``.txt`` (NMEA 0183) or ``.gpx``.
+
+    DJI aircraft write SRT datetimes in local time: pass the local offset from
+    UTC in seconds as ``srt_utc_offset_s`` (e.g. ``8 * 3600`` in China); the
+    simulator writes UTC (its manifest says ``"srt_clock": "UTC"``).
 
     Accepts a path or a ``file://`` URI. Raises :class:`TelemetryError` for a
     missing file, an unknown suffix, or malformed content (naming the line or
@@ -45,4 +49,6 @@ def load_telemetry(path_or_uri: str | Path) -> TelemetryTrack:
         )
     if not path.is_file():
         raise TelemetryError(f"{path}: telemetry file not found")
+    if reader is load_srt:
+        return load_srt(path, utc_offset_s=srt_utc_offset_s)
     return reader(path)

@@ -94,6 +94,13 @@ class PoseSeries:
             vertical_accuracy_m=float(np.nan_to_num(self.vertical_accuracy_m[i], nan=1.0)),
         )
 
+    @classmethod
+    def unlocated(cls, times: np.ndarray) -> PoseSeries:
+        """A series where no instant has a pose (no telemetry yet)."""
+        at = np.atleast_1d(np.asarray(times, dtype=float))
+        nan = np.full(at.shape, np.nan)
+        return cls(at, np.zeros(at.shape, dtype=bool), **{name: nan for name in COLUMNS})
+
     def poses(self) -> list[Pose | None]:
         return [self.pose(i) for i in range(len(self))]
 
