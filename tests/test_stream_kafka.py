@@ -162,3 +162,4 @@ def test_events_survive_a_broker_restart(kafka_broker: KafkaBroker, kafka_topic:
     sink.flush(timeout=60)
     sink.close()
     assert read_events(kafka_broker.bootstrap, kafka_topic, expected=40, timeout_s=60) == events
+    assert kafka_broker.log_tail(100_000).count("Kafka Server started") == 2  # one log across the restart
