@@ -19,7 +19,7 @@ from typing import Any
 
 from capture import Frame, LiveTelemetry, TelemetryTrack, VideoSource, load_telemetry
 from detect import DetectedFrame, OnnxDetector
-from geo import CameraModel, GeoEvent, georeference
+from geo import CameraModel, GeoEvent, GeoreferenceStats, georeference
 from hardware import load_camera_profile
 from roadsight.config import PipelineConfig
 from stream import GeoPackageStore, KafkaEventSink
@@ -37,6 +37,7 @@ class RunSummary:
     frames_processed: int = 0
     frames_unlocated: int = 0
     detections: int = 0
+    detections_off_ground: int = 0  # rays at/above the horizon: rejected, not projected
     events: int = 0
     events_stored: int = 0
     events_sent: int = 0
@@ -51,6 +52,7 @@ class RunSummary:
             "frames_processed": self.frames_processed,
             "frames_unlocated": self.frames_unlocated,
             "detections": self.detections,
+            "detections_off_ground": self.detections_off_ground,
             "events": self.events,
             "events_stored": self.events_stored,
             "events_sent": self.events_sent,
@@ -115,6 +117,7 @@ class Pipeline:
         self.mission_id = config.mission_id or Path(config.source).stem or "mission"
         self.camera_profile = load_camera_profile(config.camera)
         conf: dict[str, float] = {"default": config.detect.conf, **config.detect.class_conf}
+        self.geo_stats = GeoreferenceStats()
         self.detector = OnnxDetector(
             config.detect.model,
             conf=conf,
@@ -194,10 +197,11 @@ class Pipeline:
         detections = self.detector.detect([frame.image])[0]
         t1 = time.perf_counter()
         detected = DetectedFrame(frame=frame, detections=detections, inference_ms=(t1 - t0) * 1000)
-        events = georeference([detected], camera, mission_id=self.mission_id)
+        events = georeference([detected], camera, mission_id=self.mission_id, stats=self.geo_stats)
         t2 = time.perf_counter()
         stage_ms["detect"] += (t1 - t0) * 1000
         stage_ms["geo"] += (t2 - t1) * 1000
         summary.detections += len(detections)
         summary.events += len(events)
+        summary.detections_off_ground = self.geo_stats.rejected_detections
         return events
