@@ -40,14 +40,12 @@ from gi.repository import GLib, Gst, GstApp  # noqa: E402
 
 log = logging.getLogger(__name__)
 
+if not Gst.is_initialized():
+    Gst.init(None)
+
 NTP_UNIX_OFFSET_S = 2_208_988_800  # seconds from 1900-01-01 (NTP epoch) to 1970-01-01
 _NTP_CAPS = Gst.Caps.from_string("timestamp/x-ntp")
 _POLL_NS = 100 * Gst.MSECOND
-
-
-def _ensure_gst() -> None:
-    if not Gst.is_initialized():
-        Gst.init(None)
 
 
 def _datetime_tag_utc(tags: Gst.TagList) -> float | None:
@@ -125,7 +123,6 @@ class VideoSource:
         """Build and start the pipeline; raises :class:`CaptureError` if it cannot start."""
         if self._pipeline is not None:
             return self
-        _ensure_gst()
         log.info("video %s (%s): %s", self.source_id, self.uri, self.pipeline_description)
         try:
             pipeline = Gst.parse_launch(self.pipeline_description)
@@ -198,7 +195,10 @@ class VideoSource:
                 err, debug = msg.parse_error()
                 log.debug("gstreamer error debug: %s", debug)
                 self.close()
-                raise CaptureError(f"{self.uri}: GStreamer error from {msg.src.get_name()}: {err.message}")
+                raise CaptureError(
+                    f"{self.uri}: GStreamer error from {msg.src.get_name()}"
+                    f" (source {self.source_id}): {err.message}"
+                )
             if msg.type == Gst.MessageType.WARNING:
                 warn, _ = msg.parse_warning()
                 log.warning("%s: GStreamer warning from %s: %s", self.uri, msg.src.get_name(), warn.message)
