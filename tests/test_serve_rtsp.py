@@ -12,7 +12,7 @@ import pytest
 from fixtures_capture import MissionTruth, free_port, make_capture_mission
 
 from capture import CaptureError, LiveTelemetry, VideoSource
-from hardware.sim.serve import serve_mission
+from hardware.sim.serve import RtspServeError, serve_mission
 
 pytestmark = pytest.mark.gst
 
@@ -118,3 +118,25 @@ def test_loop_serves_one_seamless_stream_and_restarts_telemetry(
         lap_offset = (len(frames) - 1) / truth.fps - truth.duration_s
         assert pose.lat == pytest.approx(truth.lat(lap_offset), abs=0.3 * truth.speed_mps / 111_195.0)
         assert not server.wait(timeout_s=0.5), "a looping server runs until stopped"
+
+
+def test_busy_port_raises_and_leaves_no_threads(capture_mission: tuple[Path, MissionTruth]) -> None:
+    folder, _ = capture_mission
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(RtspServeError, match=rf"0\.0\.0\.0:{port}"):
+            serve_mission(
+                folder, rtsp_port=port, mavlink_out=f"udpout:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
+            )
+    assert not any(t.name in ("rtsp-server", "mavlink-vehicle") for t in threading.enumerate())
+
+
+def test_bad_manifest_and_empty_mission(tmp_path: Path) -> None:
+    (tmp_path / "scenario.json").write_text('{"files": {\n  "video_mp4": }\n}')
+    with pytest.raises(RtspServeError, match=r"scenario\.json: line 2"):
+        serve_mission(tmp_path)
+    (tmp_path / "scenario.json").write_text("{}")
+    with pytest.raises(RtspServeError, match=r"neither video\.mp4 nor telemetry\.tlog"):
+        serve_mission(tmp_path)
