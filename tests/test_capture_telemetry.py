@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from pathlib import Path
 
@@ -249,3 +250,31 @@ def test_live_telemetry_without_data_is_unlocated() -> None:
     live = LiveTelemetry("udpin:127.0.0.1:0")
     assert live.pose_at(START_UTC) is None
     assert not live.poses_at(np.array([START_UTC, START_UTC + 1])).located.any()
+
+
+def test_tlog_gps_raw_fallback_and_mount_status(tmp_path: Path) -> None:
+    from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+    mav = mavlink.MAVLink(None, srcSystem=1, srcComponent=1)
+    path = tmp_path / "ardupilot.tlog"
+    with path.open("wb") as f:
+        for k in range(5):
+            t = START_UTC + k * 0.5
+            stamp = struct.pack(">Q", round(t * 1e6))
+            lat_e7 = round((30.0 + k * 1e-5) * 1e7)
+            f.write(
+                stamp
+                + mavlink.MAVLink_gps_raw_int_message(
+                    0, 3, lat_e7, 1_200_000_000, 50_000, 0, 0, 0, 0, 9
+                ).pack(mav)
+            )
+            f.write(
+                stamp + mavlink.MAVLink_attitude_message(0, 0.0, 0.0, math.radians(90.0), 0, 0, 0).pack(mav)
+            )
+            f.write(stamp + mavlink.MAVLink_mount_status_message(1, 1, -4500, 0, 1000, 2).pack(mav))
+    pose = load_telemetry(path).pose_at(START_UTC + 1.0)
+    assert pose is not None
+    assert pose.lat == pytest.approx(30.00002)
+    assert pose.alt_msl == pytest.approx(50.0) and pose.alt_agl == pytest.approx(0.0)
+    assert pose.camera_pitch == pytest.approx(-45.0)
+    assert pose.camera_yaw == pytest.approx(100.0)  # vehicle yaw 90 + mount yaw 10 (body frame)
