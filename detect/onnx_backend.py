@@ -98,6 +98,8 @@ class OnnxDetector:
         providers: ONNX Runtime execution providers, default CPU.
         intra_op_threads: ONNX Runtime intra-op threads (default: ORT's choice).
         max_det: boxes kept per frame at most.
+
+    One instance reuses its input buffers between calls, so use one detector per thread.
     """
 
     def __init__(
@@ -115,6 +117,8 @@ class OnnxDetector:
         path = Path(model_path)
         if not 0.0 <= iou <= 1.0:
             raise DetectError(f"iou: must be in [0, 1], got {iou!r}")
+        if max_det < 1:
+            raise DetectError(f"max_det: must be at least 1, got {max_det!r}")
         self._session = _open_session(path, providers, intra_op_threads)
         self.info = read_model_info(self._session, str(path))
         try:
