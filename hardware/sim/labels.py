@@ -67,7 +67,8 @@ def visible_objects(
             ]
         )
         cuv, _ = project_ground_points(K, pose, c)
-        px_per_m = float(np.sqrt(abs(np.cross(cuv[1] - cuv[0], cuv[2] - cuv[0]))))
+        du, dv = cuv[1] - cuv[0], cuv[2] - cuv[0]
+        px_per_m = float(np.sqrt(abs(du[0] * dv[1] - du[1] * dv[0])))
         x1, y1, x2, y2 = clipped.bounds
         out.append(VisibleObject(obj, (x1, y1, x2, y2), float(frac), obj.feature_m * px_per_m))
     return out

@@ -69,7 +69,11 @@ class OrthoFrame:
         return np.asarray(pts @ A[:2, :2].T + A[:2, 2])
 
     def level_px_to_local(self, level: int) -> np.ndarray:
-        """Affine map for pyramid level ``level`` (each level halves the size, ``cv2.pyrDown``)."""
+        """Affine map for pyramid level ``level`` (each level halves the size, ``cv2.pyrDown``).
+
+        ``cv2.pyrDown`` blurs and keeps every even pixel, so pixel ``i`` of level
+        ``L`` is centred on pixel ``i * 2**L`` of level 0.
+        """
         k = float(2**level)
-        S = np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5], [0.0, 0.0, 1.0]])
+        S = np.array([[k, 0.0, 0.0], [0.0, k, 0.0], [0.0, 0.0, 1.0]])
         return np.asarray(self.px_to_local @ S)
