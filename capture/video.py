@@ -72,6 +72,9 @@ class VideoSource:
         transport: ``"tcp"`` / ``"udp"``, overrides the URI hint.
         timeout_s: how long to wait for the stream to start or for the next frame.
         zero_copy: hand out views on GStreamer memory (see :mod:`capture.gst_buffer`).
+        sender_clock: RTSP: trust the sender's RTCP clock once known. Turn it off
+            for cameras whose clock is not synchronised (NTP/GNSS); arrival time is
+            then used throughout.
 
     Counters: ``frames_out`` (yielded), ``frames_bad`` (samples that could not
     be converted, skipped), ``frames_dropped`` (live only: frames missing from
@@ -91,12 +94,14 @@ class VideoSource:
         transport: str | None = None,
         timeout_s: float = 20.0,
         zero_copy: bool = True,
+        sender_clock: bool = True,
     ) -> None:
         self.uri = uri
         self.source_id = source_id
         self.start_time_utc = start_time_utc
         self.timeout_s = timeout_s
         self.zero_copy = zero_copy
+        self.sender_clock = sender_clock
         self.frames_out = 0
         self.frames_bad = 0
         self.frames_dropped = 0
@@ -263,7 +268,7 @@ class VideoSource:
         return base + (pts - self._first_pts) / Gst.SECOND
 
     def _live_time_utc(self, sample: Gst.Sample, buffer: Gst.Buffer, pts: int) -> float:
-        meta = buffer.get_reference_timestamp_meta(_NTP_CAPS)
+        meta = buffer.get_reference_timestamp_meta(_NTP_CAPS) if self.sender_clock else None
         if meta is not None and meta.timestamp > 0:
             self.frames_sender_timed += 1
             return meta.timestamp / Gst.SECOND - NTP_UNIX_OFFSET_S

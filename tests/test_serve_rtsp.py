@@ -60,8 +60,9 @@ def test_rtsp_over_udp_transport(capture_mission: tuple[Path, MissionTruth]) -> 
     folder, truth = capture_mission
     with serve_mission(folder, rtsp_port=0, mavlink_out=None) as server:
         assert server.rtsp_url is not None
-        with VideoSource(server.rtsp_url + "?transport=udp", "live") as video:
+        with VideoSource(server.rtsp_url + "?transport=udp", "live", sender_clock=False) as video:
             frames = list(video)
+        assert video.frames_sender_timed == 0
     # Plain UDP on a loaded machine may lose the first packets of a stream.
     assert len(frames) >= truth.n_frames - 5
     assert np.abs(frames[-1].image[10, 57].astype(int) - [255, 255, 0]).max() < 40  # cyan bar
@@ -96,7 +97,7 @@ def test_loop_serves_one_seamless_stream_and_restarts_telemetry(
 ) -> None:
     folder, truth = capture_mission
     mav_port = free_port(socket.SOCK_DGRAM)
-    laps = 1.5
+    laps = 1.8  # long enough for an RTCP sender report (first one within 3.75 s)
     with (
         LiveTelemetry(f"udpin:127.0.0.1:{mav_port}") as live,
         serve_mission(folder, rtsp_port=0, mavlink_out=f"udpout:127.0.0.1:{mav_port}", loop=True) as server,
@@ -109,13 +110,16 @@ def test_loop_serves_one_seamless_stream_and_restarts_telemetry(
                 if len(frames) >= laps * truth.n_frames:
                     break
             assert video.frames_dropped == 0
+            # Later frames are timed by the server's RTCP clock, earlier ones by arrival.
+            assert 0 < video.frames_sender_timed < len(frames)
         times = np.array([f.time_utc for f in frames])
-        np.testing.assert_allclose(np.diff(times), 1.0 / truth.fps, atol=0.05)  # no jump at the seam
+        # No jump at the lap seam, nor where the timing switches to the sender's clock.
+        np.testing.assert_allclose(np.diff(times), 1.0 / truth.fps, atol=0.05)
         # Half-way through the second lap the vehicle is back half-way along its track.
         time.sleep(0.3)
         pose = live.pose_at(frames[-1].time_utc)
         assert pose is not None
-        lap_offset = (len(frames) - 1) / truth.fps - truth.duration_s
+        lap_offset = (len(frames) - 1) / truth.fps - truth.duration_s  # 2.3 s into lap 2
         assert pose.lat == pytest.approx(truth.lat(lap_offset), abs=0.3 * truth.speed_mps / 111_195.0)
         assert not server.wait(timeout_s=0.5), "a looping server runs until stopped"
 
