@@ -30,7 +30,6 @@ test: setup kafka
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
 demo: setup kafka
