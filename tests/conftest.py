@@ -24,7 +24,9 @@ def _check_reachable(bootstrap: str) -> None:
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=10000, bootstrap_timeout_ms=10000
+        )
         try:
             admin.list_topics()
         finally:
