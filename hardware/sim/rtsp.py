@@ -95,7 +95,9 @@ class RtspVideoServer:
         return f"rtsp://{host}:{self.port}{self.mount}"
 
     def start(self) -> RtspVideoServer:
-        """Bind the port and start serving; raises RtspServeError if the port cannot be bound."""
+        """Bind the port and start serving (idempotent); raises RtspServeError if the port cannot be bound."""
+        if self._thread is not None:
+            return self
         server = self._server
         server.set_address(self.address)
         server.set_service(str(self.requested_port))

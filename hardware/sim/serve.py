@@ -53,6 +53,7 @@ class MissionServer:
         return None if self.rtsp is None else self.rtsp.url
 
     def start(self) -> MissionServer:
+        """Start both halves (idempotent; :func:`serve_mission` already calls it)."""
         if self.vehicle is not None:
             self.vehicle.start()
         if self.rtsp is not None:
