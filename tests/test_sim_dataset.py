@@ -1,0 +1,93 @@
+"""The YOLO training data set generator: layout, data.yaml, label format and label geometry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from hardware.sim.camera import CameraPose
+from hardware.sim.classes import SIM_CLASSES
+from hardware.sim.dataset import DatasetError, _label_lines, generate_dataset
+from hardware.sim.road import RoadSpec
+from hardware.sim.world import WorldSpec, build_world
+from taxonomy import load_taxonomy
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_dataset(
+        tmp_path_factory.mktemp("ds"), n_train=8, n_val=3, seed=4, imgsz=320, progress=False
+    )
+
+
+def test_layout_and_data_yaml(dataset: Path):
+    data = yaml.safe_load((dataset / "data.yaml").read_text())
+    assert data["names"] == dict(enumerate(SIM_CLASSES))
+    assert data["train"] == "images/train" and data["val"] == "images/val"
+    assert Path(data["path"]) == dataset.resolve()
+    tax = load_taxonomy()
+    assert data["taxonomy_ids"] == [tax.get(k).id for k in SIM_CLASSES]
+    for split, n in (("train", 8), ("val", 3)):
+        images = sorted((dataset / "images" / split).glob("*.jpg"))
+        labels = sorted((dataset / "labels" / split).glob("*.txt"))
+        assert len(images) == len(labels) == n
+        assert [p.stem for p in images] == [p.stem for p in labels]
+        img = cv2.imread(str(images[0]))
+        assert img.shape == (180, 320, 3)
+
+
+def test_labels_are_valid_yolo_boxes(dataset: Path):
+    rows = []
+    for f in (dataset / "labels").rglob("*.txt"):
+        for line in f.read_text().splitlines():
+            parts = line.split()
+            assert len(parts) == 5, f
+            rows.append([float(p) for p in parts])
+    arr = np.array(rows)
+    assert len(arr) >= 10  # objects are dense in the training worlds
+    assert np.all(arr[:, 0] == arr[:, 0].astype(int)) and arr[:, 0].min() >= 0 and arr[:, 0].max() < 9
+    xc, yc, w, h = arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4]
+    assert np.all((w > 0) & (h > 0))
+    assert np.all((xc - w / 2 >= -1e-6) & (xc + w / 2 <= 1 + 1e-6))
+    assert np.all((yc - h / 2 >= -1e-6) & (yc + h / 2 <= 1 + 1e-6))
+    assert np.all(np.maximum(w * 320, h * 180) >= 6 - 1e-6)  # tiny boxes are dropped
+
+
+def test_label_boxes_enclose_the_painted_objects():
+    """Render one nadir still: each labelled box must contain its object's projected anchor, and a
+    pothole's box must be darker than the road around it (the label sits on the painted pixels)."""
+    spec = WorldSpec(
+        road=RoadSpec(length_m=40.0, heading_deg=0.0, verge_m=3.0),
+        gsd=0.03,
+        objects_per_class={"pothole": 3, "garbage_pile": 2},
+        n_distractors=0,
+    )
+    world = build_world(spec, seed=8)
+    K = np.array([[400.0, 0, 320], [0, 400.0, 180], [0, 0, 1]])
+    pose = CameraPose(0.0, 0.0, 22.0, yaw_deg=90.0, pitch_deg=-90.0)  # the 40 m road across the image
+    from hardware.sim.render import render_view
+
+    img = render_view(world, K, pose, 640, 360).astype(float).mean(axis=2)
+    lines = _label_lines(world, K, pose, 640, 360)
+    assert len(lines) == 5
+    for line in lines:
+        c, xc, yc, w, h = (float(v) for v in line.split())
+        x1, x2 = int((xc - w / 2) * 640), int(np.ceil((xc + w / 2) * 640))
+        y1, y2 = int((yc - h / 2) * 360), int(np.ceil((yc + h / 2) * 360))
+        if SIM_CLASSES[int(c)] == "pothole":
+            inside = img[y1:y2, x1:x2].mean()
+            around = np.concatenate(
+                [img[max(0, y1 - 8) : y1, x1:x2].ravel(), img[y2 : y2 + 8, x1:x2].ravel()]
+            )
+            assert inside < around.mean() - 5
+
+
+def test_bad_parameters_are_clear_errors(tmp_path: Path):
+    with pytest.raises(DatasetError, match="n_train=0, n_val=0"):
+        generate_dataset(tmp_path, n_train=0, n_val=0, seed=1)
+    with pytest.raises(DatasetError, match="imgsz=10"):
+        generate_dataset(tmp_path, n_train=1, n_val=0, seed=1, imgsz=10)
