@@ -50,6 +50,23 @@ class LetterboxGeometry:
         left = round((in_w - new_w) / 2 - 0.1)
         return cls((h, w), (in_h, in_w), (new_h, new_w), top, left)
 
+    @staticmethod
+    def rect_input_hw(frame_hw: tuple[int, int], max_hw: tuple[int, int], stride: int) -> tuple[int, int]:
+        """Smallest stride-aligned input that holds ``frame_hw`` letterboxed within ``max_hw``.
+
+        Rectangular inference (Ultralytics' ``auto`` letterbox): a 16:9 frame in
+        a 960x960 budget runs at 544x960 instead of padding to a square, 43 %
+        fewer pixels through the network, with the same scale and boxes.
+
+        Example:
+            >>> LetterboxGeometry.rect_input_hw((1080, 1920), (960, 960), 32)
+            (544, 960)
+        """
+        h, w = frame_hw
+        r = min(max_hw[0] / h, max_hw[1] / w)
+        new_h, new_w = max(round(h * r), 1), max(round(w * r), 1)
+        return -(-new_h // stride) * stride, -(-new_w // stride) * stride
+
     @property
     def gain_xy(self) -> tuple[float, float]:
         """Scale from frame to input pixels along x and y (rounded sizes, as Ultralytics)."""

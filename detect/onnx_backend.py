@@ -113,6 +113,7 @@ class OnnxDetector:
         providers: list[str] | None = None,
         intra_op_threads: int | None = None,
         max_det: int = 300,
+        rect: bool = True,
     ) -> None:
         path = Path(model_path)
         if not 0.0 <= iou <= 1.0:
@@ -132,7 +133,9 @@ class OnnxDetector:
         self._class_conf = model_class_thresholds(conf, self.mapping)
         # NMS groups are dense ranks of taxonomy ids: small offsets keep float32 boxes precise.
         self._nms_group = np.unique(self.mapping.lookup, return_inverse=True)[1].astype(np.intp)
-        self._batcher = InputBatcher(self.input_size, self.info.input_dtype)
+        # Rectangular inference needs a graph whose height and width are dynamic.
+        self.rect = rect and self.info.input_hw is None
+        self._batchers: dict[tuple[int, int], InputBatcher] = {}
         self._output_name = self._session.get_outputs()[0].name
 
     @property
@@ -159,8 +162,24 @@ class OnnxDetector:
         per_frame_ms = (time.perf_counter() - t0) * 1000 / max(len(frames), 1)
         return [DetectedFrame(f, d, per_frame_ms) for f, d in zip(frames, detections, strict=True)]
 
+    def _input_hw_for(self, images: Sequence[np.ndarray]) -> tuple[int, int]:
+        """The letterbox target of a batch: rectangular when all frames share one shape."""
+        if not self.rect or not images:
+            return self.input_size
+        shape = getattr(images[0], "shape", None)
+        if shape is None or len(shape) < 2 or any(getattr(im, "shape", None) != shape for im in images):
+            return self.input_size
+        return LetterboxGeometry.rect_input_hw((int(shape[0]), int(shape[1])), self.input_size, self.info.stride)
+
+    def _batcher_for(self, input_hw: tuple[int, int]) -> InputBatcher:
+        batcher = self._batchers.get(input_hw)
+        if batcher is None:
+            batcher = self._batchers[input_hw] = InputBatcher(input_hw, self.info.input_dtype)
+        return batcher
+
     def _detect_chunk(self, images: Sequence[np.ndarray], first_index: int) -> list[Detections]:
-        blob, geometries = self._batcher.prepare(images, self.info.static_batch, first_index)
+        batcher = self._batcher_for(self._input_hw_for(images))
+        blob, geometries = batcher.prepare(images, self.info.static_batch, first_index)
         pred = self._session.run([self._output_name], {self.info.input_name: blob})[0]
         pred = np.asarray(pred[: len(images)], dtype=np.float32)
         if self.info.end2end:

@@ -147,3 +147,30 @@ def test_half_export_is_fp16_and_close_to_fp32(
     assert np.percentile(score_error, 99) < 0.03 and score_error.max() < 0.15
     assert np.median(np.abs(raw16[:, :4] - raw32[:, :4])) < 0.5  # box pixels; typically 0.08
     assert sum(len(d) for d in fp16.detect(frames)) >= 3 * len(frames)
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_dynamic_hw(tiny_weights: Path) -> Path:
+    """Fully dynamic export (batch, height and width), as the starter model is exported."""
+    from ultralytics import YOLO
+
+    exported = YOLO(str(tiny_weights)).export(format="onnx", imgsz=192, dynamic=True, simplify=True, opset=17)
+    return Path(str(exported))
+
+
+def test_rectangular_inference_parity_with_ultralytics(
+    tiny_onnx_dynamic_hw: Path, frames: list[np.ndarray]
+) -> None:
+    """A dynamic-size model letterboxes each frame to the smallest stride-aligned rectangle, as Ultralytics."""
+    detector = OnnxDetector(tiny_onnx_dynamic_hw, conf=CONF, iou=IOU)
+    assert detector.rect and detector.input_size == (192, 192)
+    total = 0
+    for i, frame in enumerate(frames):
+        # One frame per call: Ultralytics letterboxes to a rectangle only when a batch shares one shape.
+        [ours] = detector.detect([frame])
+        [theirs] = list(_ultralytics_predict(tiny_onnx_dynamic_hw, [frame], detector.input_size))
+        _assert_same(ours, theirs, where=f"frame {i} {frame.shape}")
+        total += len(ours)
+    assert total >= 3 * len(frames)
+    landscape = detector._input_hw_for([frames[3]])  # 480 x 853 -> 192 wide, 108 -> 128 high
+    assert landscape == (128, 192)
