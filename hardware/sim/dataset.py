@@ -62,7 +62,7 @@ def _dataset_world(seed: int) -> World:
         verge_m=22.0,
     )
     counts = {k: int(rng.integers(2, 5)) for k in SIM_CLASSES}
-    return build_world(WorldSpec(road=road, gsd=0.025, objects_per_class=counts, n_distractors=18), seed=seed)
+    return build_world(WorldSpec(road=road, gsd=0.025, objects_per_class=counts, n_distractors=22), seed=seed)
 
 
 def _random_still(world: World, rng: np.random.Generator) -> _Still:

@@ -93,8 +93,9 @@ def paint_pothole(ctx: PaintContext, size_m: float) -> Painted:
 
 def paint_patch(ctx: PaintContext, size_m: float) -> Painted:
     rng = ctx.rng
-    length = size_m
-    width = size_m * rng.uniform(0.4, 0.9)
+    aspect = rng.uniform(0.4, 0.9)
+    length = size_m / np.hypot(1.0, aspect)  # the diagonal is the largest dimension
+    width = length * aspect
     if rng.random() < 0.7:  # saw-cut rectangular repair
         poly = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float) * [length / 2, width / 2]
         poly = rotate(poly + rng.normal(0, 0.03, poly.shape), rng.normal(0, 0.06))

@@ -7,7 +7,9 @@ road arrows (painted like markings), intact manhole covers and drain grates
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+from shapely.geometry import Polygon
 
 from hardware.sim.defects import Painted, Painter, paint_intact_manhole_cover
 from hardware.sim.noise import blob_polygon, rotate, value_noise
@@ -95,10 +97,59 @@ def paint_drain_grate(ctx: PaintContext, size_m: float) -> Painted:
     return Painted(rect, 0.05)
 
 
+_CAR_COLOURS = np.array(
+    [
+        [235, 235, 235],
+        [30, 30, 32],
+        [175, 175, 170],
+        [110, 110, 110],
+        [40, 40, 170],
+        [140, 80, 30],
+        [60, 60, 60],
+        [200, 205, 210],
+    ],
+    np.float32,
+)
+
+
+def paint_car(ctx: PaintContext, size_m: float) -> Painted:
+    """A parked or stopped car seen from above: body, glass, roof and a cast shadow."""
+    rng = ctx.rng
+    L, W = size_m, size_m * rng.uniform(0.38, 0.42)
+    heading = rng.normal(0, 0.04) + (np.pi if rng.random() < 0.5 else 0.0)
+    body = rotate(
+        Polygon(np.array([[-L / 2, -W / 2], [L / 2, -W / 2], [L / 2, W / 2], [-L / 2, W / 2]]) * 0.85)
+        .buffer(0.075 * L, quad_segs=4)
+        .exterior.coords[:-1]
+        * np.array([1.0, 1.0]),
+        heading,
+    )
+    body = np.asarray(body)
+    crop = ctx.crop(np.vstack([body, body + ctx.shadow_uv(1.5)]), 0.3)
+    ppm = ctx.px_per_m
+    shadow = crop.mask(ctx.to_px(body + ctx.shadow_uv(1.2)), blur_px=max(1.0, 0.12 * ppm))
+    crop.darken(0.5 * shadow)
+    m = crop.mask(ctx.to_px(body), blur_px=0.6)
+    colour = _CAR_COLOURS[rng.integers(len(_CAR_COLOURS))] * rng.uniform(0.85, 1.1)
+    edge = cv2.GaussianBlur(m, (0, 0), max(1.0, 0.2 * ppm))
+    shade = 0.7 + 0.35 * np.clip(edge * 1.6 - 0.3, 0, 1)  # rounded body: darker towards the sides
+    crop.blend(colour[None, None, :] * shade[..., None], m)
+    glass = np.array([40.0, 38.0, 35.0], np.float32) * rng.uniform(0.8, 1.4)
+    for x0, x1 in ((0.12, 0.30), (-0.40, -0.28)):  # windscreen and rear window (fractions of L)
+        pane = rotate(
+            np.array([[x0 * L, -0.4 * W], [x1 * L, -0.42 * W], [x1 * L, 0.42 * W], [x0 * L, 0.4 * W]]),
+            heading,
+        )
+        crop.blend(glass, crop.mask(ctx.to_px(pane), blur_px=0.6) * 0.9)
+    crop.commit()
+    return Painted(body, 0.2)
+
+
 DISTRACTOR_PAINTERS: dict[str, tuple[Painter, tuple[float, float]]] = {
     "oil_stain": (paint_oil_stain, (0.4, 1.6)),
     "shadow": (paint_shadow, (1.5, 5.0)),
     "road_arrow": (paint_road_arrow, (4.0, 6.0)),
     "intact_manhole_cover": (paint_intact_manhole_cover, (0.6, 0.8)),
     "drain_grate": (paint_drain_grate, (0.6, 0.9)),
+    "car": (paint_car, (4.2, 4.9)),
 }

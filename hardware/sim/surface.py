@@ -88,6 +88,17 @@ def _marking_mask(road: Road, frame: OrthoFrame, rng: np.random.Generator) -> tu
             t = side * lane * spec.lane_width_m
             for s0 in np.arange(-phase, L, 15.0):
                 fill_polygon(cover, frame.to_px(road.band(t - 0.075, t + 0.075, s0, s0 + 6.0, step=1.0)), 255)
+    # a zebra crossing with stop lines in some worlds (a common marking that is not a defect)
+    if rng.random() < 0.6:
+        sc = float(rng.uniform(0.2, 0.8) * L)
+        depth = float(rng.uniform(4.0, 6.0))
+        hw = spec.half_width_m - 0.3
+        for t0 in np.arange(-hw, hw - 0.3, 1.0):
+            fill_polygon(cover, frame.to_px(road.band(t0, t0 + 0.45, sc, sc + depth, step=1.0)), 255)
+        fill_polygon(cover, frame.to_px(road.band(0.3, edge, sc - 2.5, sc - 2.1, step=0.2)), 255)
+        fill_polygon(
+            cover, frame.to_px(road.band(-edge, -0.3, sc + depth + 2.1, sc + depth + 2.5, step=0.2)), 255
+        )
     cover = np.maximum(cover, yellow)
     return cover, yellow
 

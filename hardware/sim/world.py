@@ -31,6 +31,7 @@ from hardware.sim.ortho import OrthoFrame
 from hardware.sim.paint import PaintContext
 from hardware.sim.road import Road, RoadSpec
 from hardware.sim.surface import paint_surface
+from hardware.sim.trees import paint_trees
 from taxonomy import load_taxonomy
 
 DEFAULT_ORIGIN = (30.2741, 120.1551)  # lat, lon (Hangzhou)
@@ -52,6 +53,7 @@ class WorldSpec:
     origin_lon: float = DEFAULT_ORIGIN[1]
     ground_elevation_m: float = 12.0  # metres above mean sea level
     end_margin_m: float = 8.0  # no objects this close to the road's ends
+    trees: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,8 @@ def build_world(
 
     sun = rng.uniform(0, 2 * np.pi)
     shadow_dir = np.array([math.sin(sun), math.cos(sun)])
+    if spec.trees:
+        paint_trees(image, frame, road, shadow_dir, rng)
     taxonomy = load_taxonomy()
     placed: list[tuple[np.ndarray, float]] = []
     plan: list[tuple[str, bool]] = [(k, True) for k, c in spec.objects_per_class.items() for _ in range(c)]
