@@ -33,7 +33,10 @@ def render(settings: DashboardSettings) -> None:
     present = sorted(events["class_key"].unique())
     per_class = events["class_key"].value_counts()
     chosen = st.multiselect(
-        "Classes", options=present, default=present, key="classes",
+        "Classes",
+        options=present,
+        default=present,
+        key="classes",
         format_func=lambda key: f"{class_label(key)} ({per_class.get(key, 0)})",
     )
     shown = events[events["class_key"].isin(chosen)]

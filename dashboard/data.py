@@ -32,11 +32,18 @@ class StoreView:
 def load_store_view(path: Path | None) -> StoreView:
     """Read all events of the store at ``path``; never raises for a missing or bad store."""
     if path is None:
-        return StoreView(None, "No event store configured: run `streamlit run dashboard/app.py -- "
-                               "--store PATH` or set ROADSIGHT_STORE.", "error")
+        return StoreView(
+            None,
+            "No event store configured: run `streamlit run dashboard/app.py -- "
+            "--store PATH` or set ROADSIGHT_STORE.",
+            "error",
+        )
     if not path.exists():
-        return StoreView(None, f"Event store not found: {path} (it appears when the pipeline "
-                               "writes its first events).", "warning")
+        return StoreView(
+            None,
+            f"Event store not found: {path} (it appears when the pipeline writes its first events).",
+            "warning",
+        )
     try:
         with GeoPackageStore(path, readonly=True) as store:
             events = store.read()
@@ -66,16 +73,18 @@ def map_rows(events: gpd.GeoDataFrame, taxonomy: Taxonomy | None = None) -> pd.D
     names = pd.DataFrame(
         [(c.key, c.name_zh, c.name_en) for c in tax.classes], columns=["class_key", "name_zh", "name_en"]
     )
-    rows = pd.DataFrame({
-        "class_key": events["class_key"].to_numpy(),
-        "class_id": events["class_id"].to_numpy(),
-        "lon": events["lon"].to_numpy(),
-        "lat": events["lat"].to_numpy(),
-        "score_txt": events["score"].map("{:.2f}".format).to_numpy(),
-        "accuracy_txt": events["accuracy_m"].map("{:.1f}".format).to_numpy(),
-        "time_txt": events["time_utc"].dt.strftime("%Y-%m-%d %H:%M:%S UTC").to_numpy(),
-        "footprint_ring": events["footprint"].map(_ring).to_numpy(),
-    })
+    rows = pd.DataFrame(
+        {
+            "class_key": events["class_key"].to_numpy(),
+            "class_id": events["class_id"].to_numpy(),
+            "lon": events["lon"].to_numpy(),
+            "lat": events["lat"].to_numpy(),
+            "score_txt": events["score"].map("{:.2f}".format).to_numpy(),
+            "accuracy_txt": events["accuracy_m"].map("{:.1f}".format).to_numpy(),
+            "time_txt": events["time_utc"].dt.strftime("%Y-%m-%d %H:%M:%S UTC").to_numpy(),
+            "footprint_ring": events["footprint"].map(_ring).to_numpy(),
+        }
+    )
     rows = rows.merge(names, on="class_key", how="left")
     rows["name_zh"] = rows["name_zh"].fillna(rows["class_key"])
     rows["name_en"] = rows["name_en"].fillna(rows["class_key"])
@@ -99,5 +108,4 @@ def count_table(events: gpd.GeoDataFrame, taxonomy: Taxonomy | None = None) -> p
 
 def category_table(counts: pd.DataFrame) -> pd.DataFrame:
     """Events per category from :func:`count_table`'s output."""
-    return (counts.groupby("category", dropna=False)["events"].sum().sort_values(ascending=False)
-            .reset_index())
+    return counts.groupby("category", dropna=False)["events"].sum().sort_values(ascending=False).reset_index()

@@ -31,18 +31,35 @@ def build_deck(rows: pd.DataFrame, *, map_style: str | None = None) -> pdk.Deck:
     layers = []
     with_fp = rows[rows["footprint_ring"].notna()] if not rows.empty else rows
     if not with_fp.empty:
-        layers.append(pdk.Layer(
-            "PolygonLayer", id="footprints", data=with_fp[["footprint_ring", "color"]],
-            get_polygon="footprint_ring", filled=False, stroked=True,
-            get_line_color="color", line_width_min_pixels=1, pickable=False,
-        ))
-    layers.append(pdk.Layer(
-        "ScatterplotLayer", id="events",
-        data=rows[["lon", "lat", "color", "name_zh", "name_en", "score_txt", "time_txt", "accuracy_txt"]],
-        get_position=["lon", "lat"], get_fill_color="color", get_radius=1.5,
-        radius_min_pixels=4, radius_max_pixels=12, stroked=True, get_line_color=[40, 40, 40],
-        line_width_min_pixels=1, pickable=True,
-    ))
+        layers.append(
+            pdk.Layer(
+                "PolygonLayer",
+                id="footprints",
+                data=with_fp[["footprint_ring", "color"]],
+                get_polygon="footprint_ring",
+                filled=False,
+                stroked=True,
+                get_line_color="color",
+                line_width_min_pixels=1,
+                pickable=False,
+            )
+        )
+    layers.append(
+        pdk.Layer(
+            "ScatterplotLayer",
+            id="events",
+            data=rows[["lon", "lat", "color", "name_zh", "name_en", "score_txt", "time_txt", "accuracy_txt"]],
+            get_position=["lon", "lat"],
+            get_fill_color="color",
+            get_radius=1.5,
+            radius_min_pixels=4,
+            radius_max_pixels=12,
+            stroked=True,
+            get_line_color=[40, 40, 40],
+            line_width_min_pixels=1,
+            pickable=True,
+        )
+    )
     return pdk.Deck(
         layers=layers,
         initial_view_state=_view(rows),

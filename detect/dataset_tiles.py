@@ -171,7 +171,12 @@ def tile_dataset(
     out_yaml = out_dir / "data.yaml"
     out_yaml.write_text(
         yaml.safe_dump(
-            {"path": str(out_dir.resolve()), "train": "images/train", "val": "images/val", "names": raw["names"]},
+            {
+                "path": str(out_dir.resolve()),
+                "train": "images/train",
+                "val": "images/val",
+                "names": raw["names"],
+            },
             allow_unicode=True,
             sort_keys=False,
         ),

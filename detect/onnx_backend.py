@@ -169,7 +169,9 @@ class OnnxDetector:
         shape = getattr(images[0], "shape", None)
         if shape is None or len(shape) < 2 or any(getattr(im, "shape", None) != shape for im in images):
             return self.input_size
-        return LetterboxGeometry.rect_input_hw((int(shape[0]), int(shape[1])), self.input_size, self.info.stride)
+        return LetterboxGeometry.rect_input_hw(
+            (int(shape[0]), int(shape[1])), self.input_size, self.info.stride
+        )
 
     def _batcher_for(self, input_hw: tuple[int, int]) -> InputBatcher:
         batcher = self._batchers.get(input_hw)

@@ -96,7 +96,7 @@ def train(
     except ValueError as exc:
         raise TrainError(f"{data}: names: {exc}") from None
     try:
-        from ultralytics import YOLO  # noqa: PLC0415 - optional extra
+        from ultralytics import YOLO
     except ImportError:
         raise TrainError("training needs the 'train' extra: pip install 'roadsight[train]'") from None
 
@@ -201,8 +201,8 @@ def render_model_card(
     command: str,
 ) -> str:
     """A short Markdown model card: data, classes, command, metrics."""
-    import torch  # noqa: PLC0415 - optional extra
-    import ultralytics  # noqa: PLC0415
+    import torch
+    import ultralytics
 
     names = raw["names"]
     name_list = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)

@@ -59,9 +59,7 @@ class Detections:
             xyxy=np.asarray(xyxy, np.float32).reshape(n, 4),
             confidence=np.asarray(confidence, np.float32),
             class_id=np.asarray(class_id, np.int32),
-            tracker_id=(
-                np.full(n, -1, np.int64) if tracker_id is None else np.asarray(tracker_id, np.int64)
-            ),
+            tracker_id=(np.full(n, -1, np.int64) if tracker_id is None else np.asarray(tracker_id, np.int64)),
         )
 
     def __getitem__(self, index: np.ndarray | slice) -> Detections:

@@ -61,8 +61,13 @@ class CameraModel:
     def fy(self) -> float:
         return float(self.K[1, 1])
 
-    def normalized(self, u: np.ndarray, v: np.ndarray, scale_x: np.ndarray | float = 1.0,
-                   scale_y: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    def normalized(
+        self,
+        u: np.ndarray,
+        v: np.ndarray,
+        scale_x: np.ndarray | float = 1.0,
+        scale_y: np.ndarray | float = 1.0,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Normalised image coordinates ``((u - cx)/fx, (v - cy)/fy)``, undistorted.
 
         ``scale_x``/``scale_y`` map frame pixels to this model's pixels when a

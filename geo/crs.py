@@ -76,8 +76,9 @@ class LocalFrame:
 
     def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Local metres to WGS84 degrees (vectorised, one PROJ call)."""
-        lon, lat = self._pipeline.transform(np.asarray(x, np.float64), np.asarray(y, np.float64),
-                                            direction="INVERSE")
+        lon, lat = self._pipeline.transform(
+            np.asarray(x, np.float64), np.asarray(y, np.float64), direction="INVERSE"
+        )
         return np.asarray(lon), np.asarray(lat)
 
     def to_local_with_north(

@@ -50,12 +50,14 @@ class EvalReport(ClassEval):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (NaN becomes ``None``)."""
+
         def clean(value: Any) -> Any:
             if isinstance(value, dict):
                 return {k: clean(v) for k, v in value.items()}
             if isinstance(value, float) and not np.isfinite(value):
                 return None
             return value
+
         out: dict[str, Any] = clean(asdict(self))
         return out
 
@@ -86,15 +88,17 @@ def load_ground_truth(path: str | Path) -> gpd.GeoDataFrame:
             if key not in props:
                 raise GeoError(f"{path}: features[{i}].properties.{key}: missing")
         lon, lat = (float(c) for c in geom["coordinates"][:2])
-        rows.append({
-            "object_id": str(props["object_id"]),
-            "class_key": str(props["class_key"]),
-            "class_id": int(props["class_id"]),
-            "size_m": props.get("size_m"),
-            "footprint": props.get("footprint"),
-            "lon": lon,
-            "lat": lat,
-        })
+        rows.append(
+            {
+                "object_id": str(props["object_id"]),
+                "class_key": str(props["class_key"]),
+                "class_id": int(props["class_id"]),
+                "size_m": props.get("size_m"),
+                "footprint": props.get("footprint"),
+                "lon": lon,
+                "lat": lat,
+            }
+        )
     frame = pd.DataFrame(rows, columns=[*GROUND_TRUTH_COLUMNS, "size_m", "footprint", "lon", "lat"])
     return gpd.GeoDataFrame(
         frame.drop(columns=["lon", "lat"]),
@@ -146,11 +150,14 @@ def evaluate_events(
         empty = _summary(0, 0, np.zeros(0), 0)
         return EvalReport(**asdict(empty), radius_m=radius_m)
     local = LocalFrame.centred_on(both.x.to_numpy(), both.y.to_numpy()).crs
-    ev_local = gpd.GeoDataFrame({"class_key": ev["class_key"].to_numpy()},
-                                geometry=ev.geometry.to_crs(local).to_numpy(), crs=local)
-    gt_local = gpd.GeoDataFrame({"class_key": gt["class_key"].to_numpy(),
-                                 "gt_row": np.arange(len(gt))},
-                                geometry=gt.geometry.to_crs(local).to_numpy(), crs=local)
+    ev_local = gpd.GeoDataFrame(
+        {"class_key": ev["class_key"].to_numpy()}, geometry=ev.geometry.to_crs(local).to_numpy(), crs=local
+    )
+    gt_local = gpd.GeoDataFrame(
+        {"class_key": gt["class_key"].to_numpy(), "gt_row": np.arange(len(gt))},
+        geometry=gt.geometry.to_crs(local).to_numpy(),
+        crs=local,
+    )
 
     per_class: dict[str, ClassEval] = {}
     all_distances: list[np.ndarray] = []
@@ -159,8 +166,9 @@ def evaluate_events(
         ev_c = ev_local[ev_local["class_key"] == key]
         gt_c = gt_local[gt_local["class_key"] == key]
         if len(ev_c) and len(gt_c):
-            joined = gpd.sjoin_nearest(ev_c, gt_c[["gt_row", "geometry"]], how="inner",
-                                       max_distance=radius_m, distance_col="dist_m")
+            joined = gpd.sjoin_nearest(
+                ev_c, gt_c[["gt_row", "geometry"]], how="inner", max_distance=radius_m, distance_col="dist_m"
+            )
             # Equidistant objects give several rows for one event: keep one.
             joined = joined[~joined.index.duplicated(keep="first")]
             distances = joined["dist_m"].to_numpy(dtype=np.float64)

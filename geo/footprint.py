@@ -47,9 +47,17 @@ def frame_footprint(
         return None
     u, v = _border_pixels(camera.width, camera.height, per_edge)
     xn, yn = camera.normalized(u, v)
-    hits = cast_rays(xn, yn, lon=np.full(u.shape, cp.lon), lat=np.full(u.shape, cp.lat),
-                     height_m=cp.height_m, yaw_deg=cp.yaw_deg, pitch_deg=cp.pitch_deg,
-                     roll_deg=cp.roll_deg, max_range_m=max_range_m)
+    hits = cast_rays(
+        xn,
+        yn,
+        lon=np.full(u.shape, cp.lon),
+        lat=np.full(u.shape, cp.lat),
+        height_m=cp.height_m,
+        yaw_deg=cp.yaw_deg,
+        pitch_deg=cp.pitch_deg,
+        roll_deg=cp.roll_deg,
+        max_range_m=max_range_m,
+    )
     if int(hits.hit.sum()) < 3:
         return None
     poly = Polygon(np.column_stack([hits.lon[hits.hit], hits.lat[hits.hit]]))

@@ -82,14 +82,30 @@ def camera_pose(pose: Pose | None, camera: CameraModel) -> CameraPose | None:
         return None
     mount = camera.mount
     if mount is not None:
-        return CameraPose(pose.lon, pose.lat, mount.height_m, pose.yaw + mount.yaw_deg, mount.pitch_deg,
-                          mount.roll_deg, MOUNT_HEIGHT_SIGMA_M, pose.horizontal_accuracy_m)
+        return CameraPose(
+            pose.lon,
+            pose.lat,
+            mount.height_m,
+            pose.yaw + mount.yaw_deg,
+            mount.pitch_deg,
+            mount.roll_deg,
+            MOUNT_HEIGHT_SIGMA_M,
+            pose.horizontal_accuracy_m,
+        )
     if pose.camera_pitch is None or pose.alt_agl is None or pose.alt_agl <= 0:
         return None
     yaw = pose.camera_yaw if pose.camera_yaw is not None else pose.yaw
     roll = pose.camera_roll if pose.camera_roll is not None else 0.0
-    return CameraPose(pose.lon, pose.lat, pose.alt_agl, yaw, pose.camera_pitch, roll,
-                      pose.vertical_accuracy_m, pose.horizontal_accuracy_m)
+    return CameraPose(
+        pose.lon,
+        pose.lat,
+        pose.alt_agl,
+        yaw,
+        pose.camera_pitch,
+        roll,
+        pose.vertical_accuracy_m,
+        pose.horizontal_accuracy_m,
+    )
 
 
 def _anchor_is_bottom(taxonomy: Taxonomy) -> np.ndarray:
@@ -156,23 +172,41 @@ def georeference(
         i = int(np.argmax(bad))
         frame_of = np.repeat(np.arange(len(located)), counts)[i]
         df = located[frame_of][0]
-        raise GeoError(f"detections of {df.frame.source_id} frame {df.frame.index}: class_id "
-                       f"{class_id[i]} is not a taxonomy id")
-    pose_arr = np.array([[cp.lon, cp.lat, cp.height_m, cp.yaw_deg, cp.pitch_deg, cp.roll_deg,
-                          cp.height_sigma_m, cp.position_sigma_m] for _, cp in located])
+        raise GeoError(
+            f"detections of {df.frame.source_id} frame {df.frame.index}: class_id "
+            f"{class_id[i]} is not a taxonomy id"
+        )
+    pose_arr = np.array(
+        [
+            [
+                cp.lon,
+                cp.lat,
+                cp.height_m,
+                cp.yaw_deg,
+                cp.pitch_deg,
+                cp.roll_deg,
+                cp.height_sigma_m,
+                cp.position_sigma_m,
+            ]
+            for _, cp in located
+        ]
+    )
     per_det = np.repeat(pose_arr, counts, axis=0)
     # Frames may be resized relative to the camera model: scale pixels back.
-    sizes = np.array([[camera.width / df.frame.width, camera.height / df.frame.height]
-                      for df, _ in located])
+    sizes = np.array([[camera.width / df.frame.width, camera.height / df.frame.height] for df, _ in located])
     scale = np.repeat(sizes, counts, axis=0)
 
     u, v = _box_points(xyxy, bottom_lookup[class_id])  # (N, 5)
     xn, yn = camera.normalized(u, v, scale[:, :1], scale[:, 1:])
     hits = cast_rays(
-        xn.ravel(), yn.ravel(),
-        lon=np.repeat(per_det[:, 0], 5), lat=np.repeat(per_det[:, 1], 5),
-        height_m=np.repeat(per_det[:, 2], 5), yaw_deg=np.repeat(per_det[:, 3], 5),
-        pitch_deg=np.repeat(per_det[:, 4], 5), roll_deg=np.repeat(per_det[:, 5], 5),
+        xn.ravel(),
+        yn.ravel(),
+        lon=np.repeat(per_det[:, 0], 5),
+        lat=np.repeat(per_det[:, 1], 5),
+        height_m=np.repeat(per_det[:, 2], 5),
+        yaw_deg=np.repeat(per_det[:, 3], 5),
+        pitch_deg=np.repeat(per_det[:, 4], 5),
+        roll_deg=np.repeat(per_det[:, 5], 5),
         max_range_m=max_range_m,
     )
     n = len(xyxy)
@@ -182,8 +216,12 @@ def georeference(
     h = per_det[:, 2]
     focal_px = (camera.fx / scale[:, 0] + camera.fy / scale[:, 1]) / 2
     att = np.radians(attitude_sigma_deg)
-    accuracy = np.sqrt(per_det[:, 7] ** 2 + (slant**2 / (focal_px * h)) ** 2
-                       + (per_det[:, 6] * ground / h) ** 2 + (att * slant**2 / h) ** 2)
+    accuracy = np.sqrt(
+        per_det[:, 7] ** 2
+        + (slant**2 / (focal_px * h)) ** 2
+        + (per_det[:, 6] * ground / h) ** 2
+        + (att * slant**2 / h) ** 2
+    )
 
     anchor_hit = hit[:, 0]
     full_footprint: np.ndarray = np.all(hit, axis=1)
@@ -198,31 +236,41 @@ def georeference(
     # converted to Python objects in bulk (``tolist``), no math.
     rings = np.stack([lon[:, [1, 2, 3, 4, 1]], lat[:, [1, 2, 3, 4, 1]]], axis=-1)[keep].tolist()
     columns = zip(
-        keep.tolist(), frame_of[keep].tolist(), det_index[keep].tolist(), class_id[keep].tolist(),
-        lon[keep, 0].tolist(), lat[keep, 0].tolist(), accuracy[keep].tolist(), xyxy[keep].tolist(),
-        full_footprint[keep].tolist(), rings, strict=True,
+        keep.tolist(),
+        frame_of[keep].tolist(),
+        det_index[keep].tolist(),
+        class_id[keep].tolist(),
+        lon[keep, 0].tolist(),
+        lat[keep, 0].tolist(),
+        accuracy[keep].tolist(),
+        xyxy[keep].tolist(),
+        full_footprint[keep].tolist(),
+        rings,
+        strict=True,
     )
     times = [datetime.fromtimestamp(df.frame.time_utc, tz=UTC) for df, _ in located]
     events: list[GeoEvent] = []
     for _i, f, j, cid, ev_lon, ev_lat, acc, box, has_fp, ring in columns:
         frame, dets = located[f][0].frame, located[f][0].detections
         track = int(dets.tracker_id[j])
-        events.append(GeoEvent(
-            event_id=event_id_for(mission_id, frame.source_id, frame.index, j),
-            class_id=cid,
-            class_key=keys[cid],
-            score=float(dets.confidence[j]),
-            lon=ev_lon,
-            lat=ev_lat,
-            accuracy_m=acc,
-            time_utc=times[f],
-            mission_id=mission_id,
-            source_id=frame.source_id,
-            frame_index=frame.index,
-            box_xyxy=(box[0], box[1], box[2], box[3]),
-            footprint=tuple((p[0], p[1]) for p in ring) if has_fp else (),
-            track_id=track if track >= 0 else None,
-        ))
+        events.append(
+            GeoEvent(
+                event_id=event_id_for(mission_id, frame.source_id, frame.index, j),
+                class_id=cid,
+                class_key=keys[cid],
+                score=float(dets.confidence[j]),
+                lon=ev_lon,
+                lat=ev_lat,
+                accuracy_m=acc,
+                time_utc=times[f],
+                mission_id=mission_id,
+                source_id=frame.source_id,
+                frame_index=frame.index,
+                box_xyxy=(box[0], box[1], box[2], box[3]),
+                footprint=tuple((p[0], p[1]) for p in ring) if has_fp else (),
+                track_id=track if track >= 0 else None,
+            )
+        )
     return events
 
 
@@ -236,8 +284,15 @@ def bench_georeference(n: int = 10_000, per_frame: int = 20) -> float:
     image = np.zeros((1080, 1920, 3), np.uint8)
     frames = []
     for k in range(max(1, n // per_frame)):
-        pose = Pose(time_utc=1.7e9 + k / 30, lat=30.27 + k * 1e-6, lon=120.15, alt_agl=40.0,
-                    camera_pitch=-90.0, camera_yaw=float(k % 360), camera_roll=0.0)
+        pose = Pose(
+            time_utc=1.7e9 + k / 30,
+            lat=30.27 + k * 1e-6,
+            lon=120.15,
+            alt_agl=40.0,
+            camera_pitch=-90.0,
+            camera_yaw=float(k % 360),
+            camera_roll=0.0,
+        )
         x1 = rng.uniform(0, 1800, per_frame)
         y1 = rng.uniform(0, 1000, per_frame)
         xyxy = np.stack([x1, y1, x1 + 60, y1 + 60], axis=1)

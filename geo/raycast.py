@@ -113,9 +113,7 @@ def cast_rays(
     ``frame``): one PROJ call places the cameras and measures the grid azimuth
     of true north at each, one more brings the ground points back to lon/lat.
     """
-    offsets = ground_offsets(
-        x_norm, y_norm, height_m, yaw_deg, pitch_deg, roll_deg, max_range_m=max_range_m
-    )
+    offsets = ground_offsets(x_norm, y_norm, height_m, yaw_deg, pitch_deg, roll_deg, max_range_m=max_range_m)
     lon_a, lat_a = np.broadcast_arrays(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
     lon_a = np.broadcast_to(lon_a, offsets.hit.shape).ravel()
     lat_a = np.broadcast_to(lat_a, offsets.hit.shape).ravel()

@@ -6,6 +6,12 @@ simulator lives in :mod:`hardware.sim`.
 
 from __future__ import annotations
 
-from hardware.profiles import CameraMount, CameraProfile, ProfileError, list_camera_profiles, load_camera_profile
+from hardware.profiles import (
+    CameraMount,
+    CameraProfile,
+    ProfileError,
+    list_camera_profiles,
+    load_camera_profile,
+)
 
 __all__ = ["CameraMount", "CameraProfile", "ProfileError", "list_camera_profiles", "load_camera_profile"]

@@ -27,7 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-sim_app = typer.Typer(help="The test range: simulated missions with exact ground truth.", no_args_is_help=True)
+sim_app = typer.Typer(
+    help="The test range: simulated missions with exact ground truth.", no_args_is_help=True
+)
 app.add_typer(sim_app, name="sim")
 
 # Messages go to stderr and never wrap (a wrapped path is hard to copy); results
@@ -77,7 +79,9 @@ def run(
     telemetry: Annotated[
         str | None, typer.Option(help="Telemetry: .tlog/.SRT/.nmea file, or udp:HOST:PORT MAVLink.")
     ] = None,
-    model: Annotated[Path | None, typer.Option(help="ONNX model (default: the bundled starter model).")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="ONNX model (default: the bundled starter model).")
+    ] = None,
     kafka: Annotated[str | None, typer.Option(help="Kafka bootstrap servers; events also go there.")] = None,
     topic: Annotated[str | None, typer.Option(help="Kafka topic for geo-events.")] = None,
     store: Annotated[Path | None, typer.Option(help="GeoPackage store to write events into.")] = None,
@@ -111,7 +115,9 @@ def run(
         out.print_json(json.dumps(summary))
 
 
-def _run_pipeline(config_path: Path | None, overrides: dict[str, Any], *, quiet: bool = False) -> dict[str, Any]:
+def _run_pipeline(
+    config_path: Path | None, overrides: dict[str, Any], *, quiet: bool = False
+) -> dict[str, Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from roadsight.config import load_pipeline_config
@@ -123,7 +129,8 @@ def _run_pipeline(config_path: Path | None, overrides: dict[str, Any], *, quiet:
         if scheme not in VIDEO_SCHEMES:
             raise UsageError(
                 f"unsupported video URI {cfg.source!r} (use a file path or one of: "
-                + ", ".join(f"{s}://" for s in VIDEO_SCHEMES) + ")"
+                + ", ".join(f"{s}://" for s in VIDEO_SCHEMES)
+                + ")"
             )
     else:
         _require_file(Path(cfg.source), "video source")
@@ -160,7 +167,9 @@ def _run_pipeline(config_path: Path | None, overrides: dict[str, Any], *, quiet:
         )
         console.print(f"store: {cfg.store} ({summary.events_stored} new rows)")
         if cfg.kafka.bootstrap:
-            console.print(f"kafka: {summary.events_sent} events -> {cfg.kafka.bootstrap} topic {cfg.kafka.topic}")
+            console.print(
+                f"kafka: {summary.events_sent} events -> {cfg.kafka.bootstrap} topic {cfg.kafka.topic}"
+            )
     return result
 
 
@@ -180,8 +189,16 @@ def eval_(
     from rich.table import Table
 
     table = Table("metric", "value", title=f"roadsight eval: {mission}")
-    for key in ("recall", "precision", "matched_objects", "objects", "events", "geo_error_p50_m",
-                "geo_error_p95_m", "events_per_object"):
+    for key in (
+        "recall",
+        "precision",
+        "matched_objects",
+        "objects",
+        "events",
+        "geo_error_p50_m",
+        "geo_error_p95_m",
+        "events_per_object",
+    ):
         value = report.get(key)
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     out.print(table)
@@ -214,9 +231,22 @@ def _serve_dashboard(store: Path, *, port: int, address: str) -> None:
     app_path = REPO_ROOT / "dashboard" / "app.py"
     console.print(f"dashboard: http://{address}:{port} (store {store}); Ctrl+C stops it")
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(app_path),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", address,
-        "--browser.gatherUsageStats", "false", "--", "--store", str(store),
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        "--store",
+        str(store),
     ]
     try:
         code = subprocess.call(cmd)
@@ -228,7 +258,9 @@ def _serve_dashboard(store: Path, *, port: int, address: str) -> None:
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Dashboard HTTP port.")] = 8501,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after the run and the evaluation.")] = False,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after the run and the evaluation.")
+    ] = False,
 ) -> None:
     """The bundled sample drone mission through the full pipeline, then the map."""
     mission = _ensure_mission("drone", seed=0, out=DEMO_DIR / "drone_sample")
@@ -351,8 +383,15 @@ def train_cmd(
 
     _require_file(data, "data file")
     result = train(
-        data, model=model, epochs=epochs, imgsz=imgsz, batch=batch, out=out_dir, name=name,
-        device=device, seed=seed,
+        data,
+        model=model,
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        out=out_dir,
+        name=name,
+        device=device,
+        seed=seed,
     )
     console.print(f"[green]trained[/] in {result.seconds / 60:.1f} min: mAP50 {result.metrics['mAP50']:.3f}")
     console.print(f"weights: {result.weights}\nonnx: {result.onnx}\nmodel card: {result.model_card}")

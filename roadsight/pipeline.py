@@ -7,6 +7,11 @@ bounded queue so that decode and inference overlap.
 
 from __future__ import annotations
 
+# ONNX Runtime must load before GStreamer: GStreamer brings libunwind, which
+# otherwise takes over C++ exception unwinding for libraries loaded after it,
+# turning any ONNX Runtime error into a process abort instead of an exception.
+import onnxruntime  # noqa: F401  isort: skip
+
 import logging
 import queue
 import threading

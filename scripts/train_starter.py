@@ -42,7 +42,7 @@ def add_real_photos(work: Path, names: list[str], seed: int) -> tuple[Path, Path
     images = sorted((SHARED_REAL / "images").glob("*.jpg"))
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(images))
-    n_train = int(round(0.8 * len(images)))
+    n_train = round(0.8 * len(images))
     dirs = []
     for split, idx in (("train", order[:n_train]), ("val", order[n_train:])):
         img_dir, lbl_dir = work / "images" / split, work / "labels" / split
@@ -67,7 +67,9 @@ def add_real_photos(work: Path, names: list[str], seed: int) -> tuple[Path, Path
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--work", type=Path, default=REPO / "data" / "starter")
     parser.add_argument("--train", type=int, default=160, help="rendered training frames")
     parser.add_argument("--val", type=int, default=30, help="rendered validation frames")
@@ -89,7 +91,7 @@ def main() -> int:
         generate_dataset(frames, n_train=args.train, n_val=args.val, seed=args.seed, imgsz=args.frame_size)
     tiles_yaml, stats = tile_dataset(frames / "data.yaml", work / "tiles", tile=args.tile, seed=args.seed)
     for split, s in stats.items():
-        print(f"tiles {split}: {s.tiles} tiles ({s.empty_tiles} empty) with {s.boxes} boxes from {s.images} frames")
+        print(f"tiles {split}: {s.tiles} tiles ({s.empty_tiles} empty), {s.boxes} boxes, {s.images} frames")
     data = yaml.safe_load(tiles_yaml.read_text())
     names = data["names"]
     names_list = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)

@@ -27,8 +27,9 @@ WGS84_SRS_ID = 4326
 # Little-endian header and envelope (flag bit 0), envelope code 1 = xy (bits 1-3),
 # non-empty, standard binary type.
 _FLAGS_LE_XY_ENVELOPE = 0b0000_0011
-_HEADER_DTYPE = np.dtype([("magic", "S2"), ("version", "u1"), ("flags", "u1"), ("srs_id", "<i4"),
-                          ("envelope", "<f8", (4,))])
+_HEADER_DTYPE = np.dtype(
+    [("magic", "S2"), ("version", "u1"), ("flags", "u1"), ("srs_id", "<i4"), ("envelope", "<f8", (4,))]
+)
 
 _WGS84_WKT = (
     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
@@ -71,12 +72,30 @@ CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
 """
 
 _SRS_ROWS = [
-    ("Undefined cartesian SRS", -1, "NONE", -1, "undefined",
-     "undefined cartesian coordinate reference system"),
-    ("Undefined geographic SRS", 0, "NONE", 0, "undefined",
-     "undefined geographic coordinate reference system"),
-    ("WGS 84 geodetic", WGS84_SRS_ID, "EPSG", 4326, _WGS84_WKT,
-     "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
+    (
+        "Undefined cartesian SRS",
+        -1,
+        "NONE",
+        -1,
+        "undefined",
+        "undefined cartesian coordinate reference system",
+    ),
+    (
+        "Undefined geographic SRS",
+        0,
+        "NONE",
+        0,
+        "undefined",
+        "undefined geographic coordinate reference system",
+    ),
+    (
+        "WGS 84 geodetic",
+        WGS84_SRS_ID,
+        "EPSG",
+        4326,
+        _WGS84_WKT,
+        "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid",
+    ),
 ]
 
 
@@ -108,8 +127,9 @@ def is_geopackage(conn: sqlite3.Connection) -> bool:
     return int(conn.execute("PRAGMA application_id").fetchone()[0]) == APPLICATION_ID
 
 
-def gpkg_geometry_blobs(geometries: Sequence[shapely.Geometry] | np.ndarray,
-                        srs_id: int = WGS84_SRS_ID) -> list[bytes]:
+def gpkg_geometry_blobs(
+    geometries: Sequence[shapely.Geometry] | np.ndarray, srs_id: int = WGS84_SRS_ID
+) -> list[bytes]:
     """GeoPackage binary blobs (header + xy envelope + WKB) for non-empty 2-D geometries."""
     geoms = np.asarray(geometries, dtype=object)
     header = np.zeros(len(geoms), dtype=_HEADER_DTYPE)
@@ -133,4 +153,4 @@ def parse_gpkg_header(blob: bytes) -> tuple[int, int, tuple[float, float, float,
 
 def blob_wkb(blob: bytes) -> bytes:
     """The WKB part of a blob written with an xy envelope."""
-    return blob[_HEADER_DTYPE.itemsize:]
+    return blob[_HEADER_DTYPE.itemsize :]

@@ -73,9 +73,25 @@ CREATE TABLE IF NOT EXISTS {FOOTPRINTS_TABLE} (
 """
 
 _EVENT_COLUMNS = (
-    "geom", "event_id", "class_id", "class_key", "score", "lon", "lat", "accuracy_m", "time_utc",
-    "mission_id", "source_id", "frame_index", "box_x1", "box_y1", "box_x2", "box_y2", "footprint",
-    "track_id", "evidence",
+    "geom",
+    "event_id",
+    "class_id",
+    "class_key",
+    "score",
+    "lon",
+    "lat",
+    "accuracy_m",
+    "time_utc",
+    "mission_id",
+    "source_id",
+    "frame_index",
+    "box_x1",
+    "box_y1",
+    "box_x2",
+    "box_y2",
+    "footprint",
+    "track_id",
+    "evidence",
 )
 _READ_COLUMNS = _EVENT_COLUMNS[1:]
 
@@ -114,8 +130,12 @@ class GeoPackageStore:
             raise StoreError(f"{self.path}: event store not found")
         try:
             if readonly:
-                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                       timeout=timeout_s, check_same_thread=False)
+                conn = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro",
+                    uri=True,
+                    timeout=timeout_s,
+                    check_same_thread=False,
+                )
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, timeout=timeout_s, check_same_thread=False)
@@ -139,8 +159,13 @@ class GeoPackageStore:
             init_core(conn)
             conn.executescript(_EVENTS_DDL)
             register_feature_table(conn, EVENTS_TABLE, "geom", "POINT", "roadsight geo-referenced events")
-            register_feature_table(conn, FOOTPRINTS_TABLE, "geom", "POLYGON",
-                                   "roadsight event footprints (detection boxes on the ground)")
+            register_feature_table(
+                conn,
+                FOOTPRINTS_TABLE,
+                "geom",
+                "POLYGON",
+                "roadsight event footprints (detection boxes on the ground)",
+            )
         # WAL only after the header (application_id, user_version) reached the main
         # file: GDAL reads those bytes from the file itself, not through the WAL.
         conn.execute("PRAGMA journal_mode=WAL")
@@ -158,17 +183,33 @@ class GeoPackageStore:
         points = shapely.points([(e.lon, e.lat) for e in batch])
         blobs = gpkg_geometry_blobs(points)
         rows = [
-            (blob, e.event_id, e.class_id, e.class_key, e.score, e.lon, e.lat, e.accuracy_m,
-             _gpkg_datetime(e), e.mission_id, e.source_id, e.frame_index, *e.box_xyxy,
-             _footprint_geojson(e), e.track_id, _evidence_json(e))
+            (
+                blob,
+                e.event_id,
+                e.class_id,
+                e.class_key,
+                e.score,
+                e.lon,
+                e.lat,
+                e.accuracy_m,
+                _gpkg_datetime(e),
+                e.mission_id,
+                e.source_id,
+                e.frame_index,
+                *e.box_xyxy,
+                _footprint_geojson(e),
+                e.track_id,
+                _evidence_json(e),
+            )
             for blob, e in zip(blobs, batch, strict=True)
         ]
         with_fp = [e for e in batch if e.footprint]
         fp_rows = []
         if with_fp:
             polys = shapely.polygons([list(e.footprint) for e in with_fp])
-            fp_rows = [(b, e.event_id, e.class_key)
-                       for b, e in zip(gpkg_geometry_blobs(polys), with_fp, strict=True)]
+            fp_rows = [
+                (b, e.event_id, e.class_key) for b, e in zip(gpkg_geometry_blobs(polys), with_fp, strict=True)
+            ]
         placeholders = ", ".join("?" * len(_EVENT_COLUMNS))
         with self._lock, self._conn as conn:
             before = conn.total_changes
@@ -185,13 +226,19 @@ class GeoPackageStore:
                     fp_rows,
                 )
             if inserted:
-                self._update_contents(conn, min(e.lon for e in batch), min(e.lat for e in batch),
-                                      max(e.lon for e in batch), max(e.lat for e in batch))
+                self._update_contents(
+                    conn,
+                    min(e.lon for e in batch),
+                    min(e.lat for e in batch),
+                    max(e.lon for e in batch),
+                    max(e.lat for e in batch),
+                )
         return inserted
 
     @staticmethod
-    def _update_contents(conn: sqlite3.Connection, min_x: float, min_y: float,
-                         max_x: float, max_y: float) -> None:
+    def _update_contents(
+        conn: sqlite3.Connection, min_x: float, min_y: float, max_x: float, max_y: float
+    ) -> None:
         # Grow the layer extent incrementally: a full MIN/MAX scan per batch would be O(n).
         conn.execute(
             "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'), "
@@ -219,8 +266,9 @@ class GeoPackageStore:
             frame = pd.read_sql_query(sql, self._conn, params=params)
         frame["time_utc"] = pd.to_datetime(frame["time_utc"], utc=True, format="ISO8601")
         frame["track_id"] = frame["track_id"].astype("Int64")
-        return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]),
-                                crs="EPSG:4326")
+        return gpd.GeoDataFrame(
+            frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326"
+        )
 
     def count(self) -> int:
         """Number of events stored."""
@@ -240,8 +288,9 @@ class GeoPackageStore:
     def __enter__(self) -> GeoPackageStore:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 

@@ -68,7 +68,8 @@ class ClassMapping:
             lookup[i] = cls_.id
         if unmapped:
             raise UnmappedClassError(
-                "model classes with no taxonomy class: " + ", ".join(unmapped)
+                "model classes with no taxonomy class: "
+                + ", ".join(unmapped)
                 + " (declare a mapping to a taxonomy key, or map to null to ignore)"
             )
         return cls(model_names=names, lookup=lookup)

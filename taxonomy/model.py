@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,12 @@ class TaxonomyError(ValueError):
     """A taxonomy file that cannot be used; the message names the file and key."""
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     defect = "defect"
     enforcement = "enforcement"
 
 
-class Anchor(str, Enum):
+class Anchor(Enum):
     """Which point of a pixel box stands for the object on the ground."""
 
     center = "center"  # flat things: potholes, cracks, markings

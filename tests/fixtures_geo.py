@@ -32,36 +32,70 @@ def offset_lonlat(lon: float, lat: float, east_m: float, north_m: float) -> tupl
     return float(lon2), float(lat2)
 
 
-def nadir_pose(alt: float = 30.0, yaw: float = 0.0, lon: float = ORIGIN_LON, lat: float = ORIGIN_LAT,
-               t: float = T0, **kw: float) -> Pose:
-    return Pose(time_utc=t, lat=lat, lon=lon, alt_agl=alt, camera_pitch=-90.0, camera_yaw=yaw,
-                camera_roll=0.0, **kw)
+def nadir_pose(
+    alt: float = 30.0,
+    yaw: float = 0.0,
+    lon: float = ORIGIN_LON,
+    lat: float = ORIGIN_LAT,
+    t: float = T0,
+    **kw: float,
+) -> Pose:
+    return Pose(
+        time_utc=t, lat=lat, lon=lon, alt_agl=alt, camera_pitch=-90.0, camera_yaw=yaw, camera_roll=0.0, **kw
+    )
 
 
-def detected_frame(pose: Pose | None, boxes: Sequence[Sequence[float]], class_ids: Sequence[int],
-                   *, index: int = 0, source_id: str = "cam0", size: tuple[int, int] = (1000, 800),
-                   t: float = T0) -> DetectedFrame:
+def detected_frame(
+    pose: Pose | None,
+    boxes: Sequence[Sequence[float]],
+    class_ids: Sequence[int],
+    *,
+    index: int = 0,
+    source_id: str = "cam0",
+    size: tuple[int, int] = (1000, 800),
+    t: float = T0,
+) -> DetectedFrame:
     """A frame of ``size`` (w, h) with the given boxes (its image is a real, small black array)."""
     w, h = size
     image = np.zeros((h, w, 3), np.uint8)
-    dets = Detections.from_arrays(np.asarray(boxes, np.float32).reshape(-1, 4),
-                                  np.full(len(boxes), 0.8, np.float32), np.asarray(class_ids))
+    dets = Detections.from_arrays(
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.full(len(boxes), 0.8, np.float32),
+        np.asarray(class_ids),
+    )
     return DetectedFrame(Frame(source_id, index, index * 33_000_000, t, image, pose), dets)
 
 
-def make_event(i: int, *, class_key: str = "pothole", class_id: int = 4, lon: float = ORIGIN_LON,
-               lat: float = ORIGIN_LAT, with_footprint: bool = True, mission_id: str = "m1") -> GeoEvent:
+def make_event(
+    i: int,
+    *,
+    class_key: str = "pothole",
+    class_id: int = 4,
+    lon: float = ORIGIN_LON,
+    lat: float = ORIGIN_LAT,
+    with_footprint: bool = True,
+    mission_id: str = "m1",
+) -> GeoEvent:
     fp: tuple[tuple[float, float], ...] = ()
     if with_footprint:
         d = 2e-6
         corners = ((-d, -d), (d, -d), (d, d), (-d, d), (-d, -d))
         fp = tuple((lon + dx, lat + dy) for dx, dy in corners)
     return GeoEvent(
-        event_id=f"00000000-0000-5000-8000-{i:012d}", class_id=class_id, class_key=class_key,
-        score=0.5 + (i % 5) / 10, lon=lon, lat=lat, accuracy_m=0.8,
+        event_id=f"00000000-0000-5000-8000-{i:012d}",
+        class_id=class_id,
+        class_key=class_key,
+        score=0.5 + (i % 5) / 10,
+        lon=lon,
+        lat=lat,
+        accuracy_m=0.8,
         time_utc=datetime(2026, 11, 23, 9, 0, tzinfo=UTC) + timedelta(milliseconds=250 * i),
-        mission_id=mission_id, source_id="cam0", frame_index=i, box_xyxy=(10.0, 20.0, 30.0, 40.0),
-        footprint=fp, track_id=i if i % 2 else None,
+        mission_id=mission_id,
+        source_id="cam0",
+        frame_index=i,
+        box_xyxy=(10.0, 20.0, 30.0, 40.0),
+        footprint=fp,
+        track_id=i if i % 2 else None,
     )
 
 

@@ -15,7 +15,9 @@ def test_yaml_config_with_overrides(tmp_path: Path) -> None:
         "source: a.mp4\ntelemetry: a.tlog\ndetect:\n  conf: 0.4\n  class_conf: {pothole: 0.6}\n",
         encoding="utf-8",
     )
-    cfg = load_pipeline_config(path, {"source": "b.mp4", "detect": {"conf": None}, "kafka": {"bootstrap": None}})
+    cfg = load_pipeline_config(
+        path, {"source": "b.mp4", "detect": {"conf": None}, "kafka": {"bootstrap": None}}
+    )
     assert cfg.source == "b.mp4"
     assert cfg.detect.conf == 0.4
     assert cfg.detect.class_conf == {"pothole": 0.6}

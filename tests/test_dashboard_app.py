@@ -92,8 +92,10 @@ def test_empty_missing_and_unconfigured_store(monkeypatch: pytest.MonkeyPatch, t
 
 
 def test_settings_from_argv_override_environment():
-    s = parse_settings(["--store", "a.gpkg", "--map-style", "http://x/style.json"],
-                       {"ROADSIGHT_STORE": "b.gpkg", "ROADSIGHT_REFRESH_S": "3"})
+    s = parse_settings(
+        ["--store", "a.gpkg", "--map-style", "http://x/style.json"],
+        {"ROADSIGHT_STORE": "b.gpkg", "ROADSIGHT_REFRESH_S": "3"},
+    )
     assert (str(s.store), s.map_style, s.refresh_s) == ("a.gpkg", "http://x/style.json", 3.0)
     assert parse_settings([], {"ROADSIGHT_STORE": "b.gpkg"}).store == Path("b.gpkg")
     assert parse_settings([], {}).store is None
@@ -113,9 +115,24 @@ def get(url: str) -> tuple[int, str]:
 def test_real_streamlit_server_serves_health_and_page(tmp_path: Path):
     store = write_store(tmp_path / "events.gpkg", small_events(2, 1))
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false", "--", "--store", str(store)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        "--store",
+        str(store),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 90

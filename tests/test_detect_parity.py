@@ -161,7 +161,7 @@ def tiny_onnx_dynamic_hw(tiny_weights: Path) -> Path:
 def test_rectangular_inference_parity_with_ultralytics(
     tiny_onnx_dynamic_hw: Path, frames: list[np.ndarray]
 ) -> None:
-    """A dynamic-size model letterboxes each frame to the smallest stride-aligned rectangle, as Ultralytics."""
+    """A dynamic-size model letterboxes each frame to the smallest stride-aligned rectangle."""
     detector = OnnxDetector(tiny_onnx_dynamic_hw, conf=CONF, iou=IOU)
     assert detector.rect and detector.input_size == (192, 192)
     total = 0

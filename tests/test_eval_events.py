@@ -14,12 +14,21 @@ from geo import EvalReport, GeoError, evaluate_events, load_ground_truth
 from stream.store import GeoPackageStore
 
 # Ground truth in metres east/north of the origin.
-OBJECTS = [("A", "pothole", 4, 0.0, 0.0), ("B", "pothole", 4, 20.0, 0.0),
-           ("C", "road_debris", 16, 0.0, 20.0), ("D", "illegal_parking_vehicle", 18, 40.0, 40.0)]
+OBJECTS = [
+    ("A", "pothole", 4, 0.0, 0.0),
+    ("B", "pothole", 4, 20.0, 0.0),
+    ("C", "road_debris", 16, 0.0, 20.0),
+    ("D", "illegal_parking_vehicle", 18, 40.0, 40.0),
+]
 # Events: (class_key, class_id, east, north): two hits on A, a miss near B (3 m off),
 # a hit on C, and a pothole placed on C (wrong class).
-EVENTS = [("pothole", 4, 0.5, 0.0), ("pothole", 4, 0.0, 1.0), ("pothole", 4, 23.0, 0.0),
-          ("road_debris", 16, 0.0, 21.5), ("pothole", 4, 0.0, 20.0)]
+EVENTS = [
+    ("pothole", 4, 0.5, 0.0),
+    ("pothole", 4, 0.0, 1.0),
+    ("pothole", 4, 23.0, 0.0),
+    ("road_debris", 16, 0.0, 21.5),
+    ("pothole", 4, 0.0, 20.0),
+]
 
 
 def write_ground_truth(path: Path, objects=OBJECTS) -> Path:
@@ -27,9 +36,19 @@ def write_ground_truth(path: Path, objects=OBJECTS) -> Path:
     for object_id, key, class_id, e, n in objects:
         lon, lat = offset_lonlat(ORIGIN_LON, ORIGIN_LAT, e, n)
         ring = [[lon, lat], [lon + 1e-5, lat], [lon + 1e-5, lat + 1e-5], [lon, lat]]
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-                         "properties": {"object_id": object_id, "class_key": key, "class_id": class_id,
-                                        "footprint": ring, "size_m": [0.8, 0.6]}})
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {
+                    "object_id": object_id,
+                    "class_key": key,
+                    "class_id": class_id,
+                    "footprint": ring,
+                    "size_m": [0.8, 0.6],
+                },
+            }
+        )
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
     return path
 
@@ -68,8 +87,9 @@ def test_counts_ratios_and_errors(scene):
 def test_per_class_breakdown_and_json_ready_dict(scene):
     events, gt = scene
     report = evaluate_events(events, gt)
-    pothole, debris, vehicle = (report.per_class[k] for k in ("pothole", "road_debris",
-                                                             "illegal_parking_vehicle"))
+    pothole, debris, vehicle = (
+        report.per_class[k] for k in ("pothole", "road_debris", "illegal_parking_vehicle")
+    )
     assert (pothole.events, pothole.matched_events, pothole.objects, pothole.matched_objects) == (4, 2, 2, 1)
     assert (debris.precision, debris.recall) == (1.0, 1.0)
     assert vehicle.recall == 0.0 and np.isnan(vehicle.precision)

@@ -14,12 +14,25 @@ from stream.store import GeoPackageStore
 
 # (object_id, class_key, class_id, east, north): flat things anchor at the box centre,
 # upright ones (id 18) at the bottom centre.
-OBJECTS = [("p1", "pothole", 4, 3.0, 2.0), ("p2", "pothole", 4, -8.0, 5.0),
-           ("d1", "road_debris", 16, 6.0, -7.0), ("v1", "illegal_parking_vehicle", 18, -4.0, -6.0)]
+OBJECTS = [
+    ("p1", "pothole", 4, 3.0, 2.0),
+    ("p2", "pothole", 4, -8.0, 5.0),
+    ("d1", "road_debris", 16, 6.0, -7.0),
+    ("v1", "illegal_parking_vehicle", 18, -4.0, -6.0),
+]
 
 
-def pixel_of(east: float, north: float, cam_e: float, cam_n: float, h: float, yaw: float,
-             f: float = 500.0, cx: float = 500.0, cy: float = 400.0) -> tuple[float, float]:
+def pixel_of(
+    east: float,
+    north: float,
+    cam_e: float,
+    cam_n: float,
+    h: float,
+    yaw: float,
+    f: float = 500.0,
+    cx: float = 500.0,
+    cy: float = 400.0,
+) -> tuple[float, float]:
     """Nadir camera forward projection: image right = yaw direction rotated, image down = back."""
     de, dn = east - cam_e, north - cam_n
     y = np.radians(yaw)
@@ -32,8 +45,13 @@ def test_known_objects_are_recovered_within_centimetres(tmp_path: Path):
     features = []
     for oid, key, cid, e, n in OBJECTS:
         lon, lat = offset_lonlat(ORIGIN_LON, ORIGIN_LAT, e, n)
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-                         "properties": {"object_id": oid, "class_key": key, "class_id": cid}})
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {"object_id": oid, "class_key": key, "class_id": cid},
+            }
+        )
     gt_path = tmp_path / "ground_truth.geojson"
     gt_path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
 

@@ -52,16 +52,26 @@ def test_footprint_is_the_box_corners_on_the_ground():
     assert corners[2] == pytest.approx((-6.0, -6.0), abs=1e-3)
     assert shapely.Polygon(ring).contains(shapely.Point(event.lon, event.lat))
     assert shapely.LinearRing(ring).is_ccw  # RFC 7946 exterior ring orientation
-    oblique = Pose(T0, ORIGIN_LAT, ORIGIN_LON, alt_agl=10.0, camera_pitch=-40.0, camera_yaw=250.0,
-                   camera_roll=8.0)
-    (tilted,) = georeference([detected_frame(oblique, [[400, 500, 600, 700]], [POTHOLE])], pinhole(),
-                             mission_id="m1")
+    oblique = Pose(
+        T0, ORIGIN_LAT, ORIGIN_LON, alt_agl=10.0, camera_pitch=-40.0, camera_yaw=250.0, camera_roll=8.0
+    )
+    (tilted,) = georeference(
+        [detected_frame(oblique, [[400, 500, 600, 700]], [POTHOLE])], pinhole(), mission_id="m1"
+    )
     assert len(tilted.footprint) == 5 and shapely.LinearRing(tilted.footprint).is_ccw
 
 
 def test_event_ids_are_deterministic_uuid5_and_fields_copied():
-    frames = [detected_frame(nadir_pose(30.0, t=T0 + k), [[0, 0, 10, 10], [20, 20, 40, 40]],
-                             [POTHOLE, VEHICLE], index=k, t=T0 + k) for k in range(3)]
+    frames = [
+        detected_frame(
+            nadir_pose(30.0, t=T0 + k),
+            [[0, 0, 10, 10], [20, 20, 40, 40]],
+            [POTHOLE, VEHICLE],
+            index=k,
+            t=T0 + k,
+        )
+        for k in range(3)
+    ]
     first = georeference(frames, pinhole(), mission_id="mission-a")
     again = georeference(frames, pinhole(), mission_id="mission-a")
     other = georeference(frames, pinhole(), mission_id="mission-b")
@@ -79,8 +89,12 @@ def test_unlocated_frames_make_no_events_but_are_counted():
     stats = GeoreferenceStats()
     frames = [
         detected_frame(None, [[0, 0, 10, 10]], [POTHOLE], index=0),
-        detected_frame(Pose(T0, ORIGIN_LAT, ORIGIN_LON, alt_agl=None, camera_pitch=-90.0),
-                       [[0, 0, 10, 10]], [POTHOLE], index=1),  # no height above ground
+        detected_frame(
+            Pose(T0, ORIGIN_LAT, ORIGIN_LON, alt_agl=None, camera_pitch=-90.0),
+            [[0, 0, 10, 10]],
+            [POTHOLE],
+            index=1,
+        ),  # no height above ground
         detected_frame(nadir_pose(), [[0, 0, 10, 10]], [POTHOLE], index=2),
     ]
     events = georeference(frames, pinhole(), mission_id="m", stats=stats)
@@ -93,8 +107,10 @@ def test_above_horizon_anchor_rejected_and_partial_footprint_flagged():
     stats = GeoreferenceStats()
     pose = Pose(T0, ORIGIN_LAT, ORIGIN_LON, alt_agl=2.0, camera_pitch=-5.0, camera_yaw=0.0)
     cam = pinhole()  # tan(5 deg) * 500 = 43.7 px: the horizon is at v = 356
-    boxes = [[450, 100, 550, 200],  # entirely above the horizon
-             [450, 300, 550, 500]]  # a sign: bottom on the ground, top above the horizon
+    boxes = [
+        [450, 100, 550, 200],  # entirely above the horizon
+        [450, 300, 550, 500],
+    ]  # a sign: bottom on the ground, top above the horizon
     events = georeference([detected_frame(pose, boxes, [POTHOLE, VEHICLE])], cam, mission_id="m", stats=stats)
     assert len(events) == 1 and events[0].class_key == "illegal_parking_vehicle"
     assert events[0].footprint == ()
@@ -106,8 +122,12 @@ def test_accuracy_is_finite_documented_and_grows_with_height():
     box = [480, 380, 520, 420]
     acc = []
     for h in (10.0, 30.0, 60.0, 120.0):
-        (e,) = georeference([detected_frame(nadir_pose(h), [box], [POTHOLE])], pinhole(), mission_id="m",
-                            attitude_sigma_deg=1.0)
+        (e,) = georeference(
+            [detected_frame(nadir_pose(h), [box], [POTHOLE])],
+            pinhole(),
+            mission_id="m",
+            attitude_sigma_deg=1.0,
+        )
         acc.append(e.accuracy_m)
     assert np.isfinite(acc).all() and np.all(np.diff(acc) > 0)
     # At nadir centre: sqrt(sigma_pos^2 + (h/f)^2 + (sigma_att * h)^2).
@@ -117,8 +137,9 @@ def test_accuracy_is_finite_documented_and_grows_with_height():
 
 def test_accuracy_grows_off_nadir():
     boxes = [[490, 390, 510, 410], [940, 390, 960, 410]]
-    centre, edge = georeference([detected_frame(nadir_pose(50.0), boxes, [POTHOLE, POTHOLE])], pinhole(),
-                                mission_id="m")
+    centre, edge = georeference(
+        [detected_frame(nadir_pose(50.0), boxes, [POTHOLE, POTHOLE])], pinhole(), mission_id="m"
+    )
     assert edge.accuracy_m > centre.accuracy_m
 
 

@@ -10,11 +10,19 @@ from geo.camera import camera_axes
 from geo.raycast import cast_rays, ground_offsets
 
 
-def cast_one(x: float, y: float, *, h: float = 30.0, yaw: float = 0.0, pitch: float = -90.0,
-             roll: float = 0.0):
-    return cast_rays(np.array([x]), np.array([y]), lon=np.array([ORIGIN_LON]), lat=np.array([ORIGIN_LAT]),
-                     height_m=np.array([h]), yaw_deg=np.array([yaw]), pitch_deg=np.array([pitch]),
-                     roll_deg=np.array([roll]))
+def cast_one(
+    x: float, y: float, *, h: float = 30.0, yaw: float = 0.0, pitch: float = -90.0, roll: float = 0.0
+):
+    return cast_rays(
+        np.array([x]),
+        np.array([y]),
+        lon=np.array([ORIGIN_LON]),
+        lat=np.array([ORIGIN_LAT]),
+        height_m=np.array([h]),
+        yaw_deg=np.array([yaw]),
+        pitch_deg=np.array([pitch]),
+        roll_deg=np.array([roll]),
+    )
 
 
 def east_north_of(lon: float, lat: float) -> tuple[float, float]:
@@ -78,8 +86,9 @@ def test_positive_roll_tips_image_right_side_down():
     assert np.allclose((r * d).sum(1), 0) and np.allclose((f * d).sum(1), 0)
 
 
-def forward_project(east: np.ndarray, north: np.ndarray, h: np.ndarray, yaw: np.ndarray,
-                    pitch: np.ndarray, roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def forward_project(
+    east: np.ndarray, north: np.ndarray, h: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ground point (metres from the nadir) -> normalised image x, y and depth; written independently.
 
     Closed forms of the architecture.md axes: d0 = f x r0 = (sin p sin y, sin p cos y, -cos p).
@@ -116,8 +125,9 @@ def test_round_trip_against_independent_forward_projection_vectorised():
     assert front.mean() > 0.9
     xn, yn, h, yaw, pitch, roll = (a[front] for a in (xn, yn, h, yaw, pitch, roll))
     cam_lon, cam_lat, ge, gn = (a[front] for a in (cam_lon, cam_lat, ge, gn))
-    hits = cast_rays(xn, yn, lon=cam_lon, lat=cam_lat, height_m=h, yaw_deg=yaw, pitch_deg=pitch,
-                     roll_deg=roll)
+    hits = cast_rays(
+        xn, yn, lon=cam_lon, lat=cam_lat, height_m=h, yaw_deg=yaw, pitch_deg=pitch, roll_deg=roll
+    )
     assert hits.hit.all()
     # Expected positions: geodesic offsets from each camera (true north by construction).
     gaz = np.degrees(np.arctan2(ge, gn))
@@ -138,15 +148,28 @@ def test_agrees_with_the_test_range_simulator_projection():
     rng = np.random.default_rng(11)
     K = np.array([[1364.0, 0, 960], [0, 1364.0, 540], [0, 0, 1]])
     for _ in range(5):
-        pose = CameraPose(x=0.0, y=0.0, height=float(rng.uniform(2, 80)), yaw_deg=float(rng.uniform(0, 360)),
-                          pitch_deg=float(rng.uniform(-90, -20)), roll_deg=float(rng.uniform(-10, 10)))
+        pose = CameraPose(
+            x=0.0,
+            y=0.0,
+            height=float(rng.uniform(2, 80)),
+            yaw_deg=float(rng.uniform(0, 360)),
+            pitch_deg=float(rng.uniform(-90, -20)),
+            roll_deg=float(rng.uniform(-10, 10)),
+        )
         ahead = pose.height / np.tan(np.radians(-pose.pitch_deg))
         yaw = np.radians(pose.yaw_deg)
-        xy = np.column_stack([ahead * np.sin(yaw) + rng.uniform(-3, 3, 50),
-                              ahead * np.cos(yaw) + rng.uniform(-3, 3, 50)])
+        xy = np.column_stack(
+            [ahead * np.sin(yaw) + rng.uniform(-3, 3, 50), ahead * np.cos(yaw) + rng.uniform(-3, 3, 50)]
+        )
         uv, in_front = project_ground_points(K, pose, xy)
-        off = ground_offsets((uv[:, 0] - 960) / 1364, (uv[:, 1] - 540) / 1364, pose.height, pose.yaw_deg,
-                             pose.pitch_deg, pose.roll_deg)
+        off = ground_offsets(
+            (uv[:, 0] - 960) / 1364,
+            (uv[:, 1] - 540) / 1364,
+            pose.height,
+            pose.yaw_deg,
+            pose.pitch_deg,
+            pose.roll_deg,
+        )
         ok = in_front & off.hit
         assert ok.mean() > 0.9
         assert np.allclose(np.column_stack([off.east, off.north])[ok], xy[ok], atol=1e-6)

@@ -13,6 +13,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ class MissionRun:
     mission: Path
     store: Path
     topic: str
-    summary: dict[str, object]
+    summary: dict[str, Any]
 
 
 def roadsight(*args: str) -> subprocess.CompletedProcess[str]:
@@ -36,18 +37,27 @@ def roadsight(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def drone_run(drone_mission: Path, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> MissionRun:
+def drone_run(
+    drone_mission: Path, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> MissionRun:
     store = tmp_path_factory.mktemp("e2e") / "events.gpkg"
     topic = f"roadsight.e2e.{uuid.uuid4().hex[:8]}"
     result = roadsight(
         "run",
-        "--source", str(drone_mission / "video.mp4"),
-        "--telemetry", str(drone_mission / "telemetry.tlog"),
-        "--camera", "dji_m3e_wide",
-        "--mission-id", "drone_sample",
-        "--store", str(store),
-        "--kafka", kafka_bootstrap,
-        "--topic", topic,
+        "--source",
+        str(drone_mission / "video.mp4"),
+        "--telemetry",
+        str(drone_mission / "telemetry.tlog"),
+        "--camera",
+        "dji_m3e_wide",
+        "--mission-id",
+        "drone_sample",
+        "--store",
+        str(store),
+        "--kafka",
+        kafka_bootstrap,
+        "--topic",
+        topic,
         "--json",
     )
     return MissionRun(drone_mission, store, topic, json.loads(result.stdout))
@@ -65,9 +75,13 @@ def test_run_reports_what_it_did(drone_run: MissionRun) -> None:
 
 def test_eval_meets_the_walking_skeleton_thresholds(drone_run: MissionRun) -> None:
     report = json.loads(
-        roadsight("eval", "--mission", str(drone_run.mission), "--store", str(drone_run.store), "--json").stdout
+        roadsight(
+            "eval", "--mission", str(drone_run.mission), "--store", str(drone_run.store), "--json"
+        ).stdout
     )
-    assert report["objects"] == len(json.loads((drone_run.mission / "ground_truth.geojson").read_text())["features"])
+    assert report["objects"] == len(
+        json.loads((drone_run.mission / "ground_truth.geojson").read_text())["features"]
+    )
     assert report["recall"] >= 0.8, report
     assert report["precision"] >= 0.8, report
     assert report["geo_error_p95_m"] <= 1.5, report
@@ -97,10 +111,14 @@ def test_rerun_is_idempotent(drone_run: MissionRun) -> None:
     again = json.loads(
         roadsight(
             "run",
-            "--source", str(drone_run.mission / "video.mp4"),
-            "--telemetry", str(drone_run.mission / "telemetry.tlog"),
-            "--mission-id", "drone_sample",
-            "--store", str(drone_run.store),
+            "--source",
+            str(drone_run.mission / "video.mp4"),
+            "--telemetry",
+            str(drone_run.mission / "telemetry.tlog"),
+            "--mission-id",
+            "drone_sample",
+            "--store",
+            str(drone_run.store),
             "--json",
         ).stdout
     )

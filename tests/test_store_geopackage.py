@@ -68,15 +68,23 @@ def test_geopackage_core_tables_header_and_geometry_blobs(tmp_path: Path):
     conn = sqlite3.connect(path)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert {"gpkg_spatial_ref_sys", "gpkg_contents", "gpkg_geometry_columns", "geo_events",
-                "geo_event_footprints"} <= tables
+        assert {
+            "gpkg_spatial_ref_sys",
+            "gpkg_contents",
+            "gpkg_geometry_columns",
+            "geo_events",
+            "geo_event_footprints",
+        } <= tables
         srs = {r[0] for r in conn.execute("SELECT srs_id FROM gpkg_spatial_ref_sys")}
         assert {-1, 0, 4326} <= srs
-        contents = conn.execute("SELECT data_type, srs_id, min_x, max_x FROM gpkg_contents "
-                                "WHERE table_name='geo_events'").fetchone()
+        contents = conn.execute(
+            "SELECT data_type, srs_id, min_x, max_x FROM gpkg_contents WHERE table_name='geo_events'"
+        ).fetchone()
         assert contents[:2] == ("features", 4326) and contents[2] == pytest.approx(contents[3])
-        geometry_column = conn.execute("SELECT geometry_type_name, srs_id FROM gpkg_geometry_columns "
-                                       "WHERE table_name='geo_events' AND column_name='geom'").fetchone()
+        geometry_column = conn.execute(
+            "SELECT geometry_type_name, srs_id FROM gpkg_geometry_columns "
+            "WHERE table_name='geo_events' AND column_name='geom'"
+        ).fetchone()
         assert geometry_column == ("POINT", 4326)
         blob, lon, lat = conn.execute("SELECT geom, lon, lat FROM geo_events").fetchone()
         flags, srs_id, envelope = parse_gpkg_header(blob)
@@ -96,10 +104,10 @@ def gdal_count_in_other_process(path: Path) -> int:
     Not in this process: GDAL bundles its own SQLite, and two SQLite libraries in
     one process break each other's POSIX locks (closing one can delete the WAL).
     """
-    code = ("import sys, geopandas as gpd; "
-            "print(len(gpd.read_file(sys.argv[1], layer='geo_events')))")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
-                         check=True, timeout=120)
+    code = "import sys, geopandas as gpd; print(len(gpd.read_file(sys.argv[1], layer='geo_events')))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True, timeout=120
+    )
     return int(out.stdout.strip().splitlines()[-1])
 
 
@@ -137,8 +145,12 @@ def test_readers_work_while_the_pipeline_writes(tmp_path: Path):
 
 def test_evidence_is_stored_as_json(tmp_path: Path):
     ev = make_event(1)
-    ev = type(ev)(**{**{f: getattr(ev, f) for f in ev.__dataclass_fields__},
-                     "evidence": (EvidenceRef("file:///tmp/a.jpg", "ab" * 32),)})
+    ev = type(ev)(
+        **{
+            **{f: getattr(ev, f) for f in ev.__dataclass_fields__},
+            "evidence": (EvidenceRef("file:///tmp/a.jpg", "ab" * 32),),
+        }
+    )
     with GeoPackageStore(write_store(tmp_path / "e.gpkg", [ev])) as store:
         assert evidence_from_json(store.read()["evidence"].iloc[0]) == ev.evidence
 
@@ -159,6 +171,8 @@ def test_bad_files_raise_store_error_naming_the_file(tmp_path: Path):
         GeoPackageStore(junk)
     with GeoPackageStore(tmp_path / "ro.gpkg"):
         pass
-    with GeoPackageStore(tmp_path / "ro.gpkg", readonly=True) as ro, \
-            pytest.raises(StoreError, match="read-only"):
+    with (
+        GeoPackageStore(tmp_path / "ro.gpkg", readonly=True) as ro,
+        pytest.raises(StoreError, match="read-only"),
+    ):
         ro.write([make_event(1)])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,12 +18,19 @@ EXPECTED = {
     "surface": ["pothole", "raveling", "rutting", "subsidence", "patch"],
     "markings": ["faded_lane_marking", "faded_crosswalk"],
     "roadside_facilities": [
-        "damaged_guardrail", "missing_sign", "damaged_sign", "damaged_manhole_cover", "missing_manhole_cover",
+        "damaged_guardrail",
+        "missing_sign",
+        "damaged_sign",
+        "damaged_manhole_cover",
+        "missing_manhole_cover",
     ],
     "road_hazards": ["road_debris", "ponding"],
     "traffic_enforcement": ["illegal_parking_vehicle", "illegal_parking_nonmotor"],
     "street_order": [
-        "street_vending", "outside_store_operation", "illegal_advertising", "illegal_construction",
+        "street_vending",
+        "outside_store_operation",
+        "illegal_advertising",
+        "illegal_construction",
         "laundry_along_street",
     ],
     "sanitation": ["garbage_pile", "overflowing_bin", "construction_waste"],
@@ -40,7 +49,12 @@ def test_taxonomy_has_28_classes_in_8_categories() -> None:
 def test_classes_carry_names_kind_severity_and_sources() -> None:
     tax = load_taxonomy()
     pothole = tax.get("pothole")
-    assert (pothole.name_zh, pothole.name_en, pothole.kind.value, pothole.severity) == ("坑槽", "Pothole", "defect", 3)
+    assert (pothole.name_zh, pothole.name_en, pothole.kind.value, pothole.severity) == (
+        "坑槽",
+        "Pothole",
+        "defect",
+        3,
+    )
     assert pothole.sources["rdd"] == ["D40"]
     assert tax.get("illegal_parking_vehicle").kind.value == "enforcement"
     assert "car" in tax.get("illegal_parking_vehicle").sources["coco"]
@@ -56,7 +70,7 @@ def test_unknown_class_lookup_names_it() -> None:
         load_taxonomy().get("no_such_class")
 
 
-def _write_variant(tmp_path: Path, mutate) -> Path:  # type: ignore[no-untyped-def]
+def _write_variant(tmp_path: Path, mutate: Callable[[dict[str, Any]], object]) -> Path:
     raw = yaml.safe_load(DEFAULT_TAXONOMY_PATH.read_text(encoding="utf-8"))
     mutate(raw)
     path = tmp_path / "taxonomy.yaml"
@@ -82,7 +96,7 @@ def test_unknown_category_and_bad_severity_are_rejected(tmp_path: Path) -> None:
 def test_malformed_yaml_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("classes: [unclosed", encoding="utf-8")
-    with pytest.raises(TaxonomyError, match="bad.yaml: not valid YAML"):
+    with pytest.raises(TaxonomyError, match=r"bad\.yaml: not valid YAML"):
         load_taxonomy(path)
 
 
