@@ -8,6 +8,9 @@ so that `roadsight --help` stays fast.
 
 from __future__ import annotations
 
+# ONNX Runtime loads before GStreamer (see roadsight/pipeline.py for why).
+import onnxruntime  # noqa: F401  isort: skip
+
 import json
 import os
 import subprocess
@@ -413,7 +416,9 @@ def export_cmd(
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     # Every package-specific error is a ValueError subclass with a clear message.
-    return (ValueError, FileNotFoundError, PermissionError, ConnectionError, TimeoutError)
+    from stream import StreamError
+
+    return (ValueError, StreamError, FileNotFoundError, PermissionError, ConnectionError, TimeoutError)
 
 
 def main() -> None:

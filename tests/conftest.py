@@ -9,12 +9,19 @@ FAIL with the broker log tail; they never skip.
 
 from __future__ import annotations
 
+# ONNX Runtime loads before GStreamer (see roadsight/pipeline.py): otherwise an
+# ONNX Runtime error in a test aborts the whole pytest process.
+import onnxruntime  # noqa: F401  isort: skip
+
 import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from kafka_broker import BrokerError, KafkaBroker
+
+# Simulated missions, generated once per session and cached (tests/fixtures_pipeline.py).
+pytest_plugins = ["fixtures_pipeline"]
 
 # --- Kafka -------------------------------------------------------------------
 
