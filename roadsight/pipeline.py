@@ -68,8 +68,13 @@ class RunSummary:
         }
 
 
-def _is_live(uri: str) -> bool:
+def _is_live_telemetry(uri: str) -> bool:
     return uri.startswith(("udp:", "udpin:", "udpout:", "tcp:", "tcpin:", "serial:"))
+
+
+def _is_live_video(uri: str) -> bool:
+    """Network streams carry their own clock (RTCP); files take the start time we give them."""
+    return "://" in uri and not uri.startswith("file://")
 
 
 def _parse_iso(value: str) -> float:
@@ -132,7 +137,7 @@ class Pipeline:
         )
 
     def _telemetry(self) -> TelemetryTrack | LiveTelemetry:
-        if _is_live(self.config.telemetry):
+        if _is_live_telemetry(self.config.telemetry):
             live = LiveTelemetry(self.config.telemetry)
             live.start()
             return live
@@ -149,7 +154,7 @@ class Pipeline:
         start_time: float | None = None
         if cfg.start_time_utc:
             start_time = _parse_iso(cfg.start_time_utc)
-        elif isinstance(telemetry, TelemetryTrack) and not _is_live(cfg.source):
+        elif isinstance(telemetry, TelemetryTrack) and not _is_live_video(cfg.source):
             # A recorded video with no capture clock of its own starts with its telemetry log.
             start_time = telemetry.start_time_utc
         if start_time is not None:
