@@ -37,6 +37,7 @@ from taxonomy import load_taxonomy
 IMAGES_PER_WORLD = 50
 MIN_VISIBLE = 0.6  # share of the footprint inside the image
 MIN_BOX_PX = 6.0  # longest box side at the saved size
+EMPTY_SHARE = 0.07  # stills with no object at all
 MIN_FEATURE_PX = 0.15  # cracks thinner than this hardly darken a pixel: not labelled
 
 
@@ -67,25 +68,35 @@ def _dataset_world(seed: int) -> World:
 
 def _random_still(world: World, rng: np.random.Generator) -> _Still:
     road = world.road
-    L = road.spec.length_m
+    spec = road.spec
+    L = spec.length_m
     s = float(rng.uniform(0.1 * L, 0.9 * L))
-    t = float(rng.normal(0.0, road.spec.half_width_m / 2))
-    if rng.random() < 0.06:  # look at the verge: frames with no objects
-        t = float(rng.choice([-1, 1]) * (road.spec.half_corridor_m - 3.0))
+    heading = float(np.degrees(road.heading(s)))
+    if rng.random() < EMPTY_SHARE:
+        # a low nadir shot of the verge, the long image side along the road: no objects in view
+        side = float(rng.choice([-1.0, 1.0]))
+        target = road.point(s, side * (spec.half_width_m + spec.kerb_m + spec.sidewalk_m + 9.0))
+        pose = CameraPose(
+            float(target[0]),
+            float(target[1]),
+            float(rng.uniform(20.0, 26.0)),
+            (heading + 90.0 + rng.normal(0, 3)) % 360.0,
+            -90.0 + float(rng.uniform(0, 4)),
+        )
+        return _Still(pose, float(rng.uniform(1.0, 1.3)))
+    t = float(rng.normal(0.0, spec.half_width_m / 2))
     target = road.point(s, t)
     height = float(20.0 + 40.0 * rng.random() ** 1.5)  # more low passes than high ones
     pitch = float(-90.0 + rng.uniform(0, 12)) if rng.random() < 0.55 else float(rng.uniform(-90.0, -45.0))
-    heading = float(np.degrees(road.heading(s)))
     r = rng.random()
-    yaw = heading + (
-        rng.normal(0, 10)
-        if r < 0.5
-        else 180 + rng.normal(0, 10)
-        if r < 0.65
-        else 90 * rng.choice([-1, 1]) + rng.normal(0, 10)
-        if r < 0.8
-        else rng.uniform(0, 360)
-    )
+    if r < 0.5:
+        yaw = heading + rng.normal(0, 10)  # flying along the road
+    elif r < 0.65:
+        yaw = heading + 180 + rng.normal(0, 10)
+    elif r < 0.8:
+        yaw = heading + 90 * rng.choice([-1, 1]) + rng.normal(0, 10)
+    else:
+        yaw = rng.uniform(0, 360)
     # place the camera so the image centre looks at the target
     back = height / math.tan(math.radians(-pitch))
     ya = math.radians(yaw)

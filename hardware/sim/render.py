@@ -25,6 +25,7 @@ from hardware.sim.world import World
 SKY_TOP = np.array([205.0, 170.0, 140.0], np.float32)  # BGR
 SKY_HORIZON = np.array([225.0, 215.0, 205.0], np.float32)
 MAX_LEVEL = 6
+HAZE_START_M = 25.0  # ground nearer than this shows no aerial perspective
 _GRID = 16  # pixels between samples of the level map
 
 
@@ -77,8 +78,10 @@ def render_view(world: World, K: np.ndarray, pose: CameraPose, width: int, heigh
     levels = _level_map(img_to_ortho, width, height)
     rows, cols = levels.shape
     coarse_down = _ray_down(K, pose, cols * _GRID, rows * _GRID, _GRID)
-    ground_cells = coarse_down < 0.0
-    wanted = np.unique(levels[ground_cells])
+    # cells whose corner looks at the sky sample the coarsest level: any ground in them is far away,
+    # and every pixel belongs to exactly one level's warp
+    levels = np.where(coarse_down < -1e-4, levels, MAX_LEVEL)
+    wanted = np.unique(levels)
     if len(wanted) <= 1:
         lv = int(wanted[0]) if len(wanted) else MAX_LEVEL
         out = _warp_level(world, ground_to_img, lv, (0, 0, width, height), fill)
@@ -89,18 +92,26 @@ def render_view(world: World, K: np.ndarray, pose: CameraPose, width: int, heigh
             cells = np.nonzero(levels == lv)
             y0, y1 = int(cells[0].min()) * _GRID, min(height, (int(cells[0].max()) + 1) * _GRID)
             x0, x1 = int(cells[1].min()) * _GRID, min(width, (int(cells[1].max()) + 1) * _GRID)
+            if y0 >= y1 or x0 >= x1:
+                continue  # only in the grid's margin beyond the image
             part = _warp_level(world, ground_to_img, int(lv), (x0, y0, x1, y1), fill)
             np.copyto(out[y0:y1, x0:x1], part, where=(full_levels[y0:y1, x0:x1] == lv)[..., None])
     if not all_ground:
         down = _ray_down(K, pose, width, height)
-        sees_ground = down < -1e-4
+        # only rows that look beyond HAZE_START_M (or at the sky) change; near ground is left alone
+        far = (down > -pose.height / HAZE_START_M).any(axis=1)
+        rows = int(np.nonzero(far)[0].max()) + 1 if far.any() else 0
+        d = down[:rows]
+        sees_ground = d < -1e-4
         # aerial perspective: far ground fades towards the horizon colour; the sky fades upwards
-        dist = pose.height / np.maximum(-down, 1e-4)
-        haze = np.where(sees_ground, 1.0 - np.exp(-dist / 400.0), 1.0).astype(np.float32)
-        t = np.clip(down / 0.3, 0.0, 1.0)[..., None]
+        dist = pose.height / np.maximum(-d, 1e-4)
+        haze = np.where(sees_ground, 1.0 - np.exp(-np.maximum(dist - HAZE_START_M, 0.0) / 400.0), 1.0)
+        t = np.clip(d / 0.3, 0.0, 1.0)[..., None]
         sky = (SKY_HORIZON * (1 - t) + SKY_TOP * t).astype(np.float32)
-        out = cv2.blendLinear(out.astype(np.float32), sky, 1.0 - haze, haze)
-        out = np.clip(out, 0, 255).astype(np.uint8)
+        band = cv2.blendLinear(
+            out[:rows].astype(np.float32), sky, (1.0 - haze).astype(np.float32), haze.astype(np.float32)
+        )
+        out[:rows] = np.clip(band, 0, 255).astype(np.uint8)
     return out
 
 
