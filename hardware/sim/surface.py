@@ -104,63 +104,67 @@ def _marking_mask(road: Road, frame: OrthoFrame, rng: np.random.Generator) -> tu
 
 
 def paint_surface(road: Road, frame: OrthoFrame, rng: np.random.Generator) -> np.ndarray:
-    """Render the intact corridor (no defects) as an ``H x W x 3`` BGR ``uint8`` orthophoto."""
+    """Render the intact corridor (no defects) as an ``H x W x 3`` BGR ``uint8`` orthophoto.
+
+    Smooth noise fields are made for the whole raster; per-pixel noise and the
+    colour composition run in row chunks, which keeps the float temporaries small.
+    """
     gsd = frame.gsd
     shape = (frame.height, frame.width)
     region = _region_map(road, frame)
-
-    # shared noise fields
     low = fractal_noise(shape, rng, cell_px=6.0 / gsd, octaves=3)
     mid = fractal_noise(shape, rng, cell_px=0.4 / gsd, octaves=3)
-    fine = rng.standard_normal(shape, dtype=np.float32)
-    speck = rng.random(shape, dtype=np.float32)
+    wheel = _wheel_path_mask(road, frame, rng)
+    stains = np.clip(value_noise(shape, rng, cell_px=1.5 / gsd) * 2.5 - 1.6, 0.0, 1.0)
 
     # per-seed tones
     asphalt_level = rng.uniform(70.0, 125.0)
-    asphalt_tint = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.04, 0.04, 3)
-    lum = np.empty(shape, np.float32)
-    lum[:] = asphalt_level * (1.0 + 0.10 * low + 0.06 * mid + 0.07 * fine)
+    asphalt_tint = (np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.04, 0.04, 3)).astype(np.float32)
     agg = max(1e-3, 0.02 / gsd * 0.04)  # aggregate density grows when pixels are coarse
-    lum += np.where(speck < agg * rng.uniform(0.6, 1.6), 45.0, 0.0).astype(np.float32)
-    lum -= np.where(speck > 1.0 - agg * 0.8, 35.0, 0.0).astype(np.float32)
-    wheel = _wheel_path_mask(road, frame, rng)
-    lum *= 1.0 - rng.uniform(0.06, 0.16) * wheel * (0.6 + 0.4 * low)
-
-    # stains: soft dark blotches on the asphalt
-    stains = np.clip(value_noise(shape, rng, cell_px=1.5 / gsd) * 2.5 - 1.6, 0.0, 1.0)
-    lum *= 1.0 - rng.uniform(0.05, 0.18) * stains
-
-    # sidewalk pavers with joints
-    cols = np.arange(frame.width)[None, :]
-    rows = np.arange(frame.height)[:, None]
+    light_agg = agg * rng.uniform(0.6, 1.6)
+    wheel_dark = rng.uniform(0.06, 0.16)
+    stain_dark = rng.uniform(0.05, 0.18)
     tile = rng.choice([0.3, 0.4, 0.6]) / gsd
-    joints = ((cols % tile) < 1.0) | ((rows % (tile / 2 if tile > 12 else tile)) < 1.0)
+    tile_rows = tile / 2 if tile > 12 else tile
     paver_level = rng.uniform(140.0, 185.0)
-    paver = paver_level * (1.0 + 0.06 * low + 0.05 * mid + 0.05 * fine) * np.where(joints, 0.72, 1.0)
-    kerb = 185.0 * (1.0 + 0.03 * mid + 0.03 * fine) * np.where((cols % (1.0 / gsd)) < 1.0, 0.8, 1.0)
-    grass = 1.0 + 0.25 * low + 0.15 * mid + 0.12 * fine
-    soil = np.clip(low * 2.0 + 0.4, 0.0, 1.0)
+    grass_bgr = (np.array([55.0, 105.0, 75.0]) * rng.uniform(0.8, 1.1)).astype(np.float32)
+    soil_bgr = (np.array([75.0, 105.0, 125.0]) * rng.uniform(0.8, 1.1)).astype(np.float32)
+    paver_tint = (np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.06, 0.06, 3)).astype(np.float32)
 
     out = np.empty((*shape, 3), np.uint8)
-    grass_bgr = np.array([55.0, 105.0, 75.0]) * rng.uniform(0.8, 1.1)
-    soil_bgr = np.array([75.0, 105.0, 125.0]) * rng.uniform(0.8, 1.1)
-    paver_tint = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.06, 0.06, 3)
-    for r0 in range(0, frame.height, 256):  # row chunks keep the float temporaries small
-        sl = slice(r0, r0 + 256)
-        reg = region[sl]
-        rgb = lum[sl, :, None] * asphalt_tint
-        rgb = np.where((reg == SIDEWALK)[..., None], paver[sl, :, None] * paver_tint, rgb)
-        rgb = np.where((reg == KERB)[..., None], kerb[sl, :, None] * np.ones(3), rgb)
-        veg = grass[sl, :, None] * ((1 - soil[sl, :, None]) * grass_bgr + soil[sl, :, None] * soil_bgr)
+    cols = np.arange(frame.width)[None, :]
+    for r0 in range(0, frame.height, 256):
+        sl = slice(r0, min(frame.height, r0 + 256))
+        n = sl.stop - sl.start
+        lo, mi, reg = low[sl], mid[sl], region[sl]
+        fine = rng.standard_normal((n, frame.width), dtype=np.float32)
+        speck = rng.random((n, frame.width), dtype=np.float32)
+        # asphalt: tone variation, aggregate speckle, darker wheel paths and stains
+        lum = asphalt_level * (1.0 + 0.10 * lo + 0.06 * mi + 0.07 * fine)
+        lum += np.where(speck < light_agg, 45.0, 0.0).astype(np.float32)
+        lum -= np.where(speck > 1.0 - agg * 0.8, 35.0, 0.0).astype(np.float32)
+        lum *= 1.0 - wheel_dark * wheel[sl] * (0.6 + 0.4 * lo)
+        lum *= 1.0 - stain_dark * stains[sl]
+        rgb = lum[..., None] * asphalt_tint
+        # sidewalk pavers with joints, kerb stones, grass with bare soil
+        rows = np.arange(sl.start, sl.stop)[:, None]
+        joints = ((cols % tile) < 1.0) | ((rows % tile_rows) < 1.0)
+        paver = paver_level * (1.0 + 0.06 * lo + 0.05 * mi + 0.05 * fine) * np.where(joints, 0.72, 1.0)
+        rgb = np.where((reg == SIDEWALK)[..., None], paver[..., None].astype(np.float32) * paver_tint, rgb)
+        kerb = 185.0 * (1.0 + 0.03 * mi + 0.03 * fine) * np.where((cols % (1.0 / gsd)) < 1.0, 0.8, 1.0)
+        rgb = np.where((reg == KERB)[..., None], kerb[..., None].astype(np.float32), rgb)
+        soil = np.clip(lo * 2.0 + 0.4, 0.0, 1.0)[..., None]
+        veg = (1.0 + 0.25 * lo + 0.15 * mi + 0.12 * fine)[..., None] * (
+            (1 - soil) * grass_bgr + soil * soil_bgr
+        )
         rgb = np.where((reg == VERGE)[..., None], veg, rgb)
         out[sl] = np.clip(rgb, 0, 255).astype(np.uint8)
 
     # paint: worn white and yellow lines
     cover, yellow = _marking_mask(road, frame, rng)
     ys, xs = np.nonzero(cover)
-    wear = np.clip(
-        1.0 - 0.5 * (mid[ys, xs] + 0.3) - 0.25 * np.abs(fine[ys, xs]) * rng.uniform(0.2, 1.0), 0.2, 1.0
-    )
+    grain = np.abs(rng.standard_normal(len(ys))) * rng.uniform(0.2, 1.0)
+    wear = np.clip(1.0 - 0.5 * (mid[ys, xs] + 0.3) - 0.25 * grain, 0.2, 1.0)
     alpha = (cover[ys, xs] / 255.0 * wear * rng.uniform(0.75, 0.95))[:, None]
     paint = np.where((yellow[ys, xs] > 0)[:, None], _YELLOW, _WHITE)
     out[ys, xs] = np.clip(out[ys, xs] * (1 - alpha) + paint * alpha, 0, 255).astype(np.uint8)
