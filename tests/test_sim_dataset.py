@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hardware.sim.camera import CameraPose
+from hardware.sim.camera import CameraPose, project_ground_points
 from hardware.sim.classes import SIM_CLASSES
 from hardware.sim.dataset import DatasetError, _label_lines, generate_dataset
 from hardware.sim.road import RoadSpec
@@ -61,14 +61,15 @@ def test_label_boxes_enclose_the_painted_objects():
     """Render one nadir still: each labelled box must contain its object's projected anchor, and a
     pothole's box must be darker than the road around it (the label sits on the painted pixels)."""
     spec = WorldSpec(
-        road=RoadSpec(length_m=40.0, heading_deg=0.0, verge_m=3.0),
+        road=RoadSpec(length_m=30.0, heading_deg=0.0, lanes_per_direction=1, verge_m=3.0),
         gsd=0.03,
         objects_per_class={"pothole": 3, "garbage_pile": 2},
         n_distractors=0,
     )
     world = build_world(spec, seed=8)
+    assert len(world.objects) == 5
     K = np.array([[400.0, 0, 320], [0, 400.0, 180], [0, 0, 1]])
-    pose = CameraPose(0.0, 0.0, 22.0, yaw_deg=90.0, pitch_deg=-90.0)  # the 40 m road across the image
+    pose = CameraPose(0.0, 0.0, 15.0, yaw_deg=90.0, pitch_deg=-90.0)  # the short road across the image
     from hardware.sim.render import render_view
 
     img = render_view(world, K, pose, 640, 360).astype(float).mean(axis=2)
@@ -84,6 +85,16 @@ def test_label_boxes_enclose_the_painted_objects():
                 [img[max(0, y1 - 8) : y1, x1:x2].ravel(), img[y2 : y2 + 8, x1:x2].ravel()]
             )
             assert inside < around.mean() - 5
+    # every object's projected anchor falls inside a box of its own class
+    boxes = [
+        (SIM_CLASSES[int(float(v[0]))], *(float(x) for x in v[1:])) for v in (ln.split() for ln in lines)
+    ]
+    anchors, _ = project_ground_points(K, pose, np.array([o.center_xy for o in world.objects]))
+    for obj, (u, v) in zip(world.objects, anchors, strict=True):
+        assert any(
+            key == obj.class_key and abs(u / 640 - xc) <= w / 2 and abs(v / 360 - yc) <= h / 2
+            for key, xc, yc, w, h in boxes
+        ), obj.object_id
 
 
 def test_bad_parameters_are_clear_errors(tmp_path: Path):
