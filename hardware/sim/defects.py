@@ -111,7 +111,7 @@ def paint_patch(ctx: PaintContext, size_m: float) -> Painted:
     tex += 0.09 * rng.standard_normal(crop.shape).astype(np.float32)
     tint = np.array([1.0, 1.0, 1.0], np.float32) + rng.uniform(-0.05, 0.05, 3).astype(np.float32)
     fill = (base * tone * tint)[None, None, :] * tex[..., None]
-    crop.blend(0.8 * fill + 0.2 * crop.img, m)
+    crop.blend(0.95 * fill + 0.05 * crop.img, m)  # new asphalt covers the old surface and its markings
     # crack-seal band along the saw cut, a little wobbly
     seal = crop.lines([px], max(1.0, rng.uniform(0.03, 0.07) * ppm), closed=True)
     seal = displace(seal, rng, 0.015 * ppm, max(2.0, 0.2 * ppm))
@@ -134,8 +134,12 @@ def paint_ponding(ctx: PaintContext, size_m: float) -> Painted:
     wet = np.clip(wet * 2.5, 0, 1)
     crop.darken(rng.uniform(0.15, 0.35) * wet * (1 - m))
     under = cv2.GaussianBlur(crop.img, (0, 0), max(1.0, 0.03 * ppm))
-    sky = np.array([165.0, 150.0, 135.0], np.float32) * rng.uniform(0.6, 1.1)
-    f = rng.uniform(0.25, 0.65)
+    if rng.random() < 0.6:  # mirror of a bright sky
+        sky = np.array([200.0, 185.0, 165.0], np.float32) * rng.uniform(0.85, 1.15)
+        f = rng.uniform(0.55, 0.85)
+    else:  # dark, still water
+        sky = np.array([120.0, 105.0, 90.0], np.float32) * rng.uniform(0.6, 1.0)
+        f = rng.uniform(0.25, 0.5)
     xs, ys = crop.coords()
     ang = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(ang) * xs + np.sin(ang) * ys) / max(crop.shape)
