@@ -37,7 +37,7 @@ def test_layout_and_data_yaml(dataset: Path):
         assert len(images) == len(labels) == n
         assert [p.stem for p in images] == [p.stem for p in labels]
         img = cv2.imread(str(images[0]))
-        assert img.shape == (180, 320, 3)
+        assert img is not None and img.shape == (180, 320, 3)
 
 
 def test_labels_are_valid_yolo_boxes(dataset: Path):
@@ -86,14 +86,15 @@ def test_label_boxes_enclose_the_painted_objects():
             )
             assert inside < around.mean() - 5
     # every object's projected anchor falls inside a box of its own class
-    boxes = [
-        (SIM_CLASSES[int(float(v[0]))], *(float(x) for x in v[1:])) for v in (ln.split() for ln in lines)
-    ]
+    boxes: list[tuple[str, float, float, float, float]] = []
+    for ln in lines:
+        c, xc, yc, w, h = (float(x) for x in ln.split())
+        boxes.append((SIM_CLASSES[int(c)], xc, yc, w, h))
     anchors, _ = project_ground_points(K, pose, np.array([o.center_xy for o in world.objects]))
     for obj, (u, v) in zip(world.objects, anchors, strict=True):
         assert any(
-            key == obj.class_key and abs(u / 640 - xc) <= w / 2 and abs(v / 360 - yc) <= h / 2
-            for key, xc, yc, w, h in boxes
+            key == obj.class_key and abs(u / 640 - bx) <= bw / 2 and abs(v / 360 - by) <= bh / 2
+            for key, bx, by, bw, bh in boxes
         ), obj.object_id
 
 
