@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,20 +141,30 @@ def _manifest(
     }
 
 
-def generate_mission(
-    scenario: str | Path | Scenario, seed: int, out_dir: Path, *, progress: bool = True
-) -> Path:
-    """Write the mission folder for ``scenario`` (name, YAML path or model) and ``seed``; return it.
+@dataclass(frozen=True)
+class MissionPlan:
+    """Everything a mission is rendered from: the world, the motion, the camera and the kept truth."""
 
-    Ground truth keeps only the objects the flight sees fully in at least
-    ``min_frames_fully_visible`` frames; objects are placed so that this holds.
-    """
+    scenario: Scenario
+    seed: int
+    world: World
+    trajectory: Trajectory
+    frames: PlatformState  # sampled at the frame times
+    K: np.ndarray
+    kept: list[GroundTruthObject]
+    dropped: list[str]
+
+    def render_frame(self, i: int) -> np.ndarray:
+        """Frame ``i`` before the mission's exposure look (exactly what the video encodes, minus the LUT)."""
+        v = self.scenario.video
+        return render_view(self.world, self.K, self.frames.camera_pose(i), v.width, v.height)
+
+
+def plan_mission(scenario: str | Path | Scenario, seed: int) -> MissionPlan:
+    """Build the world and motion of a mission without writing anything (deterministic in ``seed``)."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     width, height = sc.video.width, sc.video.height
-    camera = load_camera_profile(sc.camera_profile)
-    K = camera.intrinsics(width, height)
+    K = load_camera_profile(sc.camera_profile).intrinsics(width, height)
     road = Road(road_spec(sc, seed))
     traj = Trajectory(sc, road, seed)
     frames = traj.state(traj.frame_times())
@@ -183,6 +194,24 @@ def generate_mission(
             kept.append(obj)
         else:
             dropped.append(obj.object_id)
+    return MissionPlan(sc, seed, world, traj, frames, K, kept, dropped)
+
+
+def generate_mission(
+    scenario: str | Path | Scenario, seed: int, out_dir: Path, *, progress: bool = True
+) -> Path:
+    """Write the mission folder for ``scenario`` (name, YAML path or model) and ``seed``; return it.
+
+    Ground truth keeps only the objects the flight sees fully in at least
+    ``min_frames_fully_visible`` frames; objects are placed so that this holds.
+    """
+    plan = plan_mission(scenario, seed)
+    sc, world, traj, frames = plan.scenario, plan.world, plan.trajectory, plan.frames
+    kept, dropped = plan.kept, plan.dropped
+    width, height = sc.video.width, sc.video.height
+    camera = load_camera_profile(sc.camera_profile)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
 
     files: dict[str, str | None] = dict(FILES)
     files["srt" if sc.platform is Platform.vehicle else "nmea"] = None
@@ -243,7 +272,6 @@ def generate_mission(
     ):
         task = bar.add_task(f"rendering {sc.name} (seed {seed})", total=len(frames.t))
         for i in range(len(frames.t)):
-            image = render_view(world, K, frames.camera_pose(i), width, height)
-            writer.write(cv2.LUT(image, lut))
+            writer.write(cv2.LUT(plan.render_frame(i), lut))
             bar.advance(task)
     return out_dir

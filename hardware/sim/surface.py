@@ -118,7 +118,7 @@ def paint_surface(road: Road, frame: OrthoFrame, rng: np.random.Generator) -> np
     stains = np.clip(value_noise(shape, rng, cell_px=1.5 / gsd) * 2.5 - 1.6, 0.0, 1.0)
 
     # per-seed tones
-    asphalt_level = rng.uniform(70.0, 125.0)
+    asphalt_level = rng.uniform(55.0, 140.0)  # fresh black to old grey
     asphalt_tint = (np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.04, 0.04, 3)).astype(np.float32)
     agg = max(1e-3, 0.02 / gsd * 0.04)  # aggregate density grows when pixels are coarse
     light_agg = agg * rng.uniform(0.6, 1.6)

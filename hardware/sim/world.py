@@ -30,6 +30,7 @@ from hardware.sim.distractors import DISTRACTOR_PAINTERS
 from hardware.sim.ortho import OrthoFrame
 from hardware.sim.paint import PaintContext
 from hardware.sim.road import Road, RoadSpec
+from hardware.sim.shade import paint_building_shadows
 from hardware.sim.surface import paint_surface
 from hardware.sim.trees import paint_trees
 from taxonomy import load_taxonomy
@@ -54,6 +55,7 @@ class WorldSpec:
     ground_elevation_m: float = 12.0  # metres above mean sea level
     end_margin_m: float = 8.0  # no objects this close to the road's ends
     trees: bool = True
+    building_shadows: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,8 @@ def build_world(
             feature_m=painted.feature_m,
         )
         (objects if is_class else distractors).append(record)
+    if spec.building_shadows:
+        paint_building_shadows(image, frame, road, shadow_dir, rng)
     # ids in road order, stable for a seed
     objects.sort(key=lambda o: float(np.dot(o.center_xy, a)))
     objects = [_with_id(o, f"obj-{i:03d}") for i, o in enumerate(objects)]
