@@ -21,6 +21,8 @@ from hardware.sim.classes import SIM_CLASSES
 
 _LAZY = {
     "generate_mission": "hardware.sim.generate",
+    "plan_mission": "hardware.sim.generate",
+    "MissionPlan": "hardware.sim.generate",
     "generate_dataset": "hardware.sim.dataset",
     "load_scenario": "hardware.sim.scenario",
     "list_scenarios": "hardware.sim.scenario",
