@@ -39,6 +39,7 @@ class RunSummary:
     """What a run did and where its results are."""
 
     frames_decoded: int = 0
+    frames_dropped: int = 0  # live sources: dropped by the latest-frame policy when inference lags
     frames_processed: int = 0
     frames_unlocated: int = 0
     detections: int = 0
@@ -54,6 +55,7 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "frames_decoded": self.frames_decoded,
+            "frames_dropped": self.frames_dropped,
             "frames_processed": self.frames_processed,
             "frames_unlocated": self.frames_unlocated,
             "detections": self.detections,
@@ -187,6 +189,7 @@ class Pipeline:
                     stage_ms["publish"] += (t2 - t1) * 1000
                     if self.progress is not None:
                         self.progress(summary)
+                summary.frames_dropped = source.frames_dropped
             if kafka is not None:
                 kafka.flush()
         finally:
