@@ -25,7 +25,7 @@ import yaml
 from rich.progress import Progress
 
 from hardware import load_camera_profile
-from hardware.sim.camera import CameraPose
+from hardware.sim.camera import CameraPose, image_to_ground
 from hardware.sim.classes import SIM_CLASSES
 from hardware.sim.labels import visible_objects
 from hardware.sim.photometric import Photometric, apply_photometric
@@ -60,7 +60,7 @@ def _dataset_world(seed: int) -> World:
         lanes_per_direction=int(rng.choice([1, 2, 2, 3])),
         lane_width_m=float(rng.uniform(3.0, 3.75)),
         sidewalk_m=float(rng.uniform(2.0, 4.5)),
-        verge_m=22.0,
+        verge_m=30.0,  # wide enough for a 60 m nadir view across the road
     )
     counts = {k: int(rng.integers(2, 5)) for k in SIM_CLASSES}
     return build_world(WorldSpec(road=road, gsd=0.025, objects_per_class=counts, n_distractors=22), seed=seed)
@@ -104,6 +104,24 @@ def _random_still(world: World, rng: np.random.Generator) -> _Still:
     y = float(target[1] - back * math.cos(ya))
     pose = CameraPose(x, y, height, yaw % 360.0, pitch, float(rng.normal(0, 1.5)))
     return _Still(pose, float(rng.uniform(0.85, 1.3)))
+
+
+def _inside_world(world: World, K: np.ndarray, pose: CameraPose, width: int, height: int) -> bool:
+    """Whether the ground seen by the image corners lies on the orthophoto (with a 3 % tolerance)."""
+    corners = np.array([[0.0, 0.0], [width, 0.0], [0.0, height], [width, height]])
+    ground, hits = image_to_ground(K, pose, corners)
+    if not hits.all():
+        return False
+    px = world.frame.to_px(ground)
+    tol_w, tol_h = 0.03 * world.frame.width, 0.03 * world.frame.height
+    return bool(
+        np.all(
+            (px[:, 0] >= -tol_w)
+            & (px[:, 0] <= world.frame.width + tol_w)
+            & (px[:, 1] >= -tol_h)
+            & (px[:, 1] <= world.frame.height + tol_h)
+        )
+    )
 
 
 def _label_lines(world: World, K: np.ndarray, pose: CameraPose, width: int, height: int) -> list[str]:
@@ -163,10 +181,13 @@ def generate_dataset(
             if world is None or made >= IMAGES_PER_WORLD or split != world_split:
                 world = _dataset_world(int(rng.integers(2**31)))
                 world_split, made = split, 0
-            still = _random_still(world, rng)
-            K = camera.intrinsics(width, height)
-            K[0, 0] *= still.focal_scale
-            K[1, 1] *= still.focal_scale
+            for _attempt in range(8):  # prefer views that stay on the modelled corridor
+                still = _random_still(world, rng)
+                K = camera.intrinsics(width, height)
+                K[0, 0] *= still.focal_scale
+                K[1, 1] *= still.focal_scale
+                if _inside_world(world, K, still.pose, width, height):
+                    break
             image = render_view(world, K, still.pose, width, height)
             image = apply_photometric(image, Photometric.random(rng), rng)
             labels = _label_lines(world, K, still.pose, width, height)
