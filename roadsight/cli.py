@@ -369,6 +369,40 @@ def sim_serve(
         server.stop()
 
 
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="Small sizes and the quick mission (a few minutes).")] = False,
+    model: Annotated[Path | None, typer.Option(help="ONNX model (default: the starter model).")] = None,
+    json_path: Annotated[Path, typer.Option("--json", help="Where to write the figures.")] = Path(
+        "data/bench/bench.json"
+    ),
+    docs: Annotated[Path | None, typer.Option(help="Markdown file whose bench table to update.")] = None,
+) -> None:
+    """Measure the model alone, the detector, geo, the store and the pipeline end to end."""
+    from roadsight.bench import run_bench, write_docs
+    from roadsight.config import DEFAULT_MODEL
+
+    model_path = _require_file(model or DEFAULT_MODEL, "model")
+    scenario = "drone_quick" if quick else "drone_sample"
+    mission = _ensure_mission(scenario, seed=0, out=Path("data/bench") / scenario)
+    command = "roadsight bench" + (" --quick" if quick else "")
+    report = run_bench(
+        quick=quick,
+        model=model_path,
+        mission=mission,
+        work=json_path.parent,
+        command=command,
+        progress=lambda msg: console.print(f"bench: {msg}"),
+    )
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    out.print(report.markdown_table())
+    console.print(f"figures: {json_path}")
+    if docs is not None:
+        write_docs(report, docs)
+        console.print(f"updated: {docs}")
+
+
 @app.command("train")
 def train_cmd(
     data: Annotated[Path, typer.Option(help="Ultralytics data.yaml (class names are taxonomy keys).")],

@@ -1,0 +1,219 @@
+"""`roadsight bench`: measured figures for the pipeline, the model alone and the stages.
+
+Every figure comes with the machine and the command that produced it, and is
+written as JSON and into the table of ``docs/benchmarks.md``. Targets are
+reported next to the measurements, never asserted: speed goals live here, not
+in timed unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DOCS_BEGIN = "<!-- bench:begin -->"
+DOCS_END = "<!-- bench:end -->"
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+@dataclass
+class BenchReport:
+    machine: str
+    command: str
+    started_utc: str
+    figures: list[Figure] = field(default_factory=list)
+
+    def add(self, name: str, value: float, unit: str, note: str = "") -> None:
+        self.figures.append(Figure(name, float(value), unit, note))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "machine": self.machine,
+            "command": self.command,
+            "started_utc": self.started_utc,
+            "figures": [f.__dict__ for f in self.figures],
+        }
+
+    def markdown_table(self) -> str:
+        rows = "\n".join(f"| {f.name} | {f.value:,.1f} {f.unit} | {f.note} |" for f in self.figures)
+        return (
+            f"Machine: {self.machine}. Command: `{self.command}`. Run: {self.started_utc}.\n\n"
+            f"| figure | measured | how |\n|---|---|---|\n{rows}\n"
+        )
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({cpu}), {mem_gib:.0f} GiB RAM, no GPU, Python {python}"
+
+
+def _timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def bench_model(report: BenchReport, model: Path, frame_hw: tuple[int, int], repeat: int) -> None:
+    """The bound: the model alone on a pre-made tensor, then with our pre/post-processing."""
+    from detect import OnnxDetector
+    from detect.letterbox import LetterboxGeometry
+
+    detector = OnnxDetector(model)
+    input_hw = (
+        LetterboxGeometry.rect_input_hw(frame_hw, detector.input_size, detector.info.stride)
+        if detector.rect
+        else detector.input_size
+    )
+    session = detector._session  # the bound is the bare ONNX Runtime call
+    blob = np.random.default_rng(0).random((1, 3, *input_hw), dtype=np.float32)
+    feed = {detector.info.input_name: blob}
+    session.run(None, feed)  # warm-up
+    model_ms = statistics.median(_timed(lambda: session.run(None, feed), repeat)) * 1000
+    report.add(
+        "model only (ONNX Runtime, pre-made tensor)",
+        1000 / model_ms,
+        "frames/s",
+        f"{model_ms:.0f} ms at {input_hw[1]}x{input_hw[0]}, median of {repeat}",
+    )
+    frame = np.random.default_rng(1).integers(0, 255, (*frame_hw, 3), dtype=np.uint8)
+    detector.detect([frame])
+    full_ms = statistics.median(_timed(lambda: detector.detect([frame]), repeat)) * 1000
+    report.add(
+        "detector (letterbox + model + NMS)",
+        1000 / full_ms,
+        "frames/s",
+        f"{full_ms:.0f} ms per {frame_hw[1]}x{frame_hw[0]} frame",
+    )
+
+
+def bench_geo(report: BenchReport, n: int) -> None:
+    from geo import bench_georeference
+
+    rate = bench_georeference(n)
+    report.add("geo-referencing", rate, "detections/s", f"{n:,} detections, 20 per frame, GeoEvent records")
+
+
+def bench_store(report: BenchReport, n: int, work: Path) -> None:
+    from geo import GeoEvent
+    from stream import GeoPackageStore
+
+    now = datetime.now(UTC)
+    events = [
+        GeoEvent(
+            event_id=str(uuid.UUID(int=i + 1)),
+            class_id=4,
+            class_key="pothole",
+            score=0.9,
+            lon=120.15 + i * 1e-7,
+            lat=30.27,
+            accuracy_m=0.5,
+            time_utc=now,
+            mission_id="bench",
+            source_id="cam0",
+            frame_index=i,
+            box_xyxy=(0.0, 0.0, 10.0, 10.0),
+        )
+        for i in range(n)
+    ]
+    path = work / "bench-store.gpkg"
+    path.unlink(missing_ok=True)
+    with GeoPackageStore(path) as store:
+        t0 = time.perf_counter()
+        for start in range(0, n, 500):
+            store.write(events[start : start + 500])
+        seconds = time.perf_counter() - t0
+    report.add("GeoPackage store writes", n / seconds, "events/s", f"{n:,} events in batches of 500")
+
+
+def bench_pipeline(report: BenchReport, mission: Path, model: Path, work: Path) -> None:
+    """End to end on a simulated mission, every frame processed (decode to store)."""
+    from roadsight.config import PipelineConfig
+    from roadsight.pipeline import Pipeline
+
+    manifest = json.loads((mission / "scenario.json").read_text())
+    store = work / "bench-pipeline.gpkg"
+    store.unlink(missing_ok=True)
+    config = PipelineConfig.model_validate(
+        {
+            "source": str(mission / "video.mp4"),
+            "telemetry": str(mission / "telemetry.tlog"),
+            "camera": manifest["camera_profile"],
+            "store": str(store),
+            "detect": {"model": str(model)},
+            "sampling": {"max_fps": 0},
+        }
+    )
+    summary = Pipeline(config).run()
+    video = manifest["video"]
+    report.add(
+        "end to end (decode, detect, geo, store)",
+        summary.frames_processed / summary.seconds,
+        "frames/s",
+        f"{summary.frames_processed} frames of {video['width']}x{video['height']} ({manifest['scenario']})",
+    )
+    for stage, ms in summary.stage_ms.items():
+        report.add(f"  per frame: {stage}", ms, "ms", "mean over processed frames")
+
+
+def write_docs(report: BenchReport, docs: Path) -> None:
+    """Replace the generated table in ``docs/benchmarks.md`` (between the bench markers)."""
+    empty = f"# Benchmarks\n\n{DOCS_BEGIN}\n{DOCS_END}\n"
+    text = docs.read_text(encoding="utf-8") if docs.exists() else empty
+    if DOCS_BEGIN not in text or DOCS_END not in text:
+        text += f"\n{DOCS_BEGIN}\n{DOCS_END}\n"
+    head, rest = text.split(DOCS_BEGIN, 1)
+    _, tail = rest.split(DOCS_END, 1)
+    docs.write_text(f"{head}{DOCS_BEGIN}\n{report.markdown_table()}{DOCS_END}{tail}", encoding="utf-8")
+
+
+def run_bench(
+    *,
+    quick: bool,
+    model: Path,
+    mission: Path | None,
+    work: Path,
+    command: str,
+    progress: Callable[[str], None] = print,
+) -> BenchReport:
+    work.mkdir(parents=True, exist_ok=True)
+    report = BenchReport(machine_description(), command, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    progress("model alone and detector ...")
+    bench_model(report, model, (1080, 1920), repeat=5 if quick else 30)
+    progress("geo-referencing ...")
+    bench_geo(report, 20_000 if quick else 200_000)
+    progress("store ...")
+    bench_store(report, 5_000 if quick else 50_000, work)
+    if mission is not None:
+        progress(f"pipeline on {mission} ...")
+        bench_pipeline(report, mission, model, work)
+    return report
