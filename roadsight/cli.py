@@ -264,10 +264,11 @@ def demo(
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Stop after the run and the evaluation.")
     ] = False,
+    workdir: Annotated[Path, typer.Option(help="Where the mission and the store go.")] = DEMO_DIR,
 ) -> None:
     """The bundled sample drone mission through the full pipeline, then the map."""
-    mission = _ensure_mission("drone", seed=0, out=DEMO_DIR / "drone_sample")
-    store = DEMO_DIR / "roadsight.gpkg"
+    mission = _ensure_mission("drone", seed=0, out=workdir / "drone_sample")
+    store = workdir / "roadsight.gpkg"
     if store.exists():
         store.unlink()
     _run_pipeline(
@@ -286,7 +287,7 @@ def demo(
         f"geo error p95 {report['geo_error_p95_m']:.2f} m"
     )
     if not no_serve:
-        _serve_dashboard(store, port=port, address="0.0.0.0")
+        _serve_dashboard(store, port=port, address="localhost")
 
 
 def _mission_camera(mission: Path) -> str:
