@@ -301,6 +301,40 @@ def test_vehicle_tlog_has_no_gimbal_and_nmea_matches_it(vehicle_mission: Mission
     assert "GIMBAL_DEVICE_ATTITUDE_STATUS" not in types and "GLOBAL_POSITION_INT" in types
 
 
+def test_vehicle_truth_is_seen_by_the_nmea_pose_and_the_fixed_mount(vehicle_mission: Mission):
+    """Camera from NMEA alone (GGA position, HDT heading) and the fixed mount: every object is in view."""
+    man = vehicle_mission.manifest
+    lines = (vehicle_mission.folder / "telemetry.nmea").read_bytes().decode("ascii").split("\r\n")
+    gga = [s.split(",") for s in lines if s.startswith("$GPGGA")]
+    hdt = [float(s.split(",")[1]) for s in lines if s.startswith("$GPHDT")]
+    assert len(gga) == len(hdt) == man["video"]["frame_count"] + 1  # 10 Hz telemetry, 10 fps video
+    lat = np.array([int(g[2][:2]) + float(g[2][2:]) / 60 for g in gga])
+    lon = np.array([int(g[4][:3]) + float(g[4][3:]) / 60 for g in gga])
+    cx, cy = _to_local(vehicle_mission).transform(lon, lat)
+    cam = load_camera_profile(man["camera_profile"])
+    assert cam.mount is not None
+    w, h = man["video"]["width"], man["video"]["height"]
+    K = cam.intrinsics(w, h)
+    tf = _to_local(vehicle_mission)
+    gt = vehicle_mission.ground_truth["features"]
+    assert len(gt) == man["ground_truth_objects"] > 0
+    seen = np.zeros(len(gt), int)
+    for i, heading in enumerate(hdt):
+        yaw, pitch = math.radians(heading + cam.mount.yaw_deg), math.radians(cam.mount.pitch_deg)
+        f = np.array([math.sin(yaw) * math.cos(pitch), math.cos(yaw) * math.cos(pitch), math.sin(pitch)])
+        r = np.array([math.cos(yaw), -math.sin(yaw), 0.0])
+        d = np.cross(f, r)
+        for j, feat in enumerate(gt):
+            ring = np.array(feat["properties"]["footprint"])
+            px, py = tf.transform(ring[:, 0], ring[:, 1])
+            v = np.column_stack([px - cx[i], py - cy[i], np.full(len(px), -cam.mount.height_m)])
+            z = v @ f
+            u, vv = K[0, 0] * (v @ r) / z + K[0, 2], K[1, 1] * (v @ d) / z + K[1, 2]
+            if np.all(z > 0) and np.all((u >= 0) & (u <= w) & (vv >= 0) & (vv <= h)):
+                seen[j] += 1
+    assert np.all(seen >= 3), seen
+
+
 # --------------------------------------------------------------------------- ground truth
 
 
