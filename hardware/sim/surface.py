@@ -73,11 +73,26 @@ def _marking_mask(road: Road, frame: OrthoFrame, rng: np.random.Generator) -> tu
     cover = np.zeros((frame.height, frame.width), np.uint8)
     yellow = np.zeros_like(cover)
     L = spec.length_m
+    edge = spec.lanes_per_direction * spec.lane_width_m
+    # a zebra crossing with stop lines in some worlds (a common marking that is not a defect);
+    # the centre and lane lines stop short of it
+    crossing = rng.random() < 0.6
+    sc = float(rng.uniform(0.2, 0.8) * L)
+    depth = float(rng.uniform(4.0, 6.0))
+    gaps = [(sc - 2.0, sc + depth + 2.0)] if crossing else []
+
+    def spans(s0: float, s1: float) -> list[tuple[float, float]]:
+        """``[s0, s1]`` minus the gaps."""
+        out = [(s0, s1)]
+        for g0, g1 in gaps:
+            out = [p for a, b in out for p in ((a, min(b, g0)), (max(a, g1), b)) if p[1] - p[0] > 0.05]
+        return out
+
     # double solid yellow centre line
     for t in (-0.2, 0.2):
-        fill_polygon(yellow, frame.to_px(road.band(t - 0.075, t + 0.075, -5.0, L + 5.0)), 255)
+        for s0, s1 in spans(-5.0, L + 5.0):
+            fill_polygon(yellow, frame.to_px(road.band(t - 0.075, t + 0.075, s0, s1)), 255)
     # solid white edge lines
-    edge = spec.lanes_per_direction * spec.lane_width_m
     for side in (-1.0, 1.0):
         t = side * edge
         fill_polygon(cover, frame.to_px(road.band(t - 0.1, t + 0.1, -5.0, L + 5.0)), 255)
@@ -86,12 +101,10 @@ def _marking_mask(road: Road, frame: OrthoFrame, rng: np.random.Generator) -> tu
     for lane in range(1, spec.lanes_per_direction):
         for side in (-1.0, 1.0):
             t = side * lane * spec.lane_width_m
-            for s0 in np.arange(-phase, L, 15.0):
-                fill_polygon(cover, frame.to_px(road.band(t - 0.075, t + 0.075, s0, s0 + 6.0, step=1.0)), 255)
-    # a zebra crossing with stop lines in some worlds (a common marking that is not a defect)
-    if rng.random() < 0.6:
-        sc = float(rng.uniform(0.2, 0.8) * L)
-        depth = float(rng.uniform(4.0, 6.0))
+            for d0 in np.arange(-phase, L, 15.0):
+                for s0, s1 in spans(float(d0), float(d0) + 6.0):
+                    fill_polygon(cover, frame.to_px(road.band(t - 0.075, t + 0.075, s0, s1, step=1.0)), 255)
+    if crossing:
         hw = spec.half_width_m - 0.3
         for t0 in np.arange(-hw, hw - 0.3, 1.0):
             fill_polygon(cover, frame.to_px(road.band(t0, t0 + 0.45, sc, sc + depth, step=1.0)), 255)
