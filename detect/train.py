@@ -117,7 +117,8 @@ def train(
         project=str(out),
         name=name,
         exist_ok=True,
-        pretrained=False,
+        # A .pt start keeps its weights (e.g. a COCO backbone); a .yaml starts from scratch.
+        pretrained=str(model).endswith(".pt"),
         amp=False,
         plots=False,
         verbose=True,
@@ -210,7 +211,8 @@ def render_model_card(
     return f"""# Model card
 
 - Architecture: `{model}` (Ultralytics {ultralytics.__version__}, torch {torch.__version__}),
-  trained from scratch (no pretrained weights), input {imgsz} px, {epochs} epochs max,
+  {"fine-tuned from these weights" if str(model).endswith(".pt") else "trained from scratch"},
+  input {imgsz} px, {epochs} epochs max,
   batch {batch}, seed {seed}, on `{device}` ({platform.processor() or platform.machine()}),
   {seconds / 60:.1f} min.
 - Data: `{data.name}` with {_count_images(data, raw, "train")} training and

@@ -9,7 +9,10 @@
    their pixel size while training runs at a cheap input size;
 3. adds the real road photos of `../shared/data/road-damage-real` when present
    (4 of our classes; 80 % to training, 20 % held out for validation);
-4. trains YOLO11n from scratch with `detect.train.train` (Ultralytics);
+4. trains with `detect.train.train` (Ultralytics): by default YOLOv5nu whose
+   backbone and neck start from the COCO-pretrained YOLOv5n in
+   `../shared/models/yolov5n-coco` (`--init coco`), else YOLO11n from scratch
+   (`--init scratch`; on a 2-core CPU it needs far more epochs than we have);
 5. exports ONNX (dynamic input size) and copies it with its model card to
    `detect/models/`.
 
@@ -30,6 +33,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 SHARED_REAL = REPO.parent / "shared" / "data" / "road-damage-real"
 # The real set's classes, in its own order, as taxonomy keys.
+COCO_YOLOV5N = REPO.parent / "shared" / "models" / "yolov5n-coco" / "yolov5n.pt"
 REAL_NAMES = ["alligator_crack", "longitudinal_crack", "transverse_crack", "pothole"]
 
 
@@ -79,6 +83,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--no-real", action="store_true", help="do not add the shared real photos")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--init", choices=["coco", "scratch"], default="coco")
     args = parser.parse_args()
 
     from detect.dataset_tiles import tile_dataset
@@ -104,9 +109,17 @@ def main() -> int:
     data_yaml = work / "data.yaml"
     data_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
 
+    model = "yolo11n.yaml"
+    if args.init == "coco":
+        from detect.pretrained import save_yolov5nu_init
+
+        model = str(
+            save_yolov5nu_init(COCO_YOLOV5N, work / "yolov5nu-coco-init.pt", len(names_list), names_list)
+        )
     command = "python scripts/train_starter.py " + " ".join(sys.argv[1:])
     result = train(
         data_yaml,
+        model=model,
         epochs=args.epochs,
         imgsz=args.tile,
         batch=32,
