@@ -58,10 +58,13 @@ def _count_images(data: Path, raw: dict[str, Any], split: str) -> int:
     root = Path(raw.get("path") or data.parent)
     if not root.is_absolute():
         root = data.parent / root
-    folder = root / str(raw[split])
-    if not folder.is_dir():
-        return 0
-    return sum(1 for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    entries = raw[split] if isinstance(raw[split], list) else [raw[split]]
+    total = 0
+    for entry in entries:
+        folder = root / str(entry)
+        if folder.is_dir():
+            total += sum(1 for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    return total
 
 
 def train(
@@ -210,7 +213,7 @@ def render_model_card(
     rows = "\n".join(f"| {n} | {per_class.get(n, float('nan')):.3f} |" for n in name_list)
     return f"""# Model card
 
-- Architecture: `{model}` (Ultralytics {ultralytics.__version__}, torch {torch.__version__}),
+- Architecture: `{Path(model).name}` (Ultralytics {ultralytics.__version__}, torch {torch.__version__}),
   {"fine-tuned from these weights" if str(model).endswith(".pt") else "trained from scratch"},
   input {imgsz} px, {epochs} epochs max,
   batch {batch}, seed {seed}, on `{device}` ({platform.processor() or platform.machine()}),
