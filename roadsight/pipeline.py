@@ -83,21 +83,26 @@ def _parse_iso(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+def _put_unless_stopped(frames: queue.Queue[object], item: object, stop: threading.Event) -> bool:
+    """Hand ``item`` to the consumer; give up once it has stopped (so a full queue never hangs us)."""
+    while not stop.is_set():
+        try:
+            frames.put(item, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def _decode_in_background(source: VideoSource, frames: queue.Queue[object], stop: threading.Event) -> None:
     try:
         for frame in source:
-            while not stop.is_set():
-                try:
-                    frames.put(frame, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                break
+            if not _put_unless_stopped(frames, frame, stop):
+                return
     except Exception as exc:  # surfaced in the consuming thread
-        frames.put(exc)
+        _put_unless_stopped(frames, exc, stop)
     finally:
-        frames.put(_END)
+        _put_unless_stopped(frames, _END, stop)
 
 
 def _frames(source: VideoSource, depth: int = 8) -> Iterator[Frame]:
