@@ -7,6 +7,7 @@ simulator regenerates the mission instead of testing against a stale one.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -36,10 +37,16 @@ def cached_mission(scenario: str, seed: int = 0) -> Path:
     target = CACHE / f"{scenario}-seed{seed}-{_sim_fingerprint(scenario, seed)}"
     if (target / ".complete").exists():
         return target
-    if target.exists():
-        shutil.rmtree(target)
-    generate_mission(scenario, seed, target, progress=False)
-    (target / ".complete").write_text("ok\n")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # Several pytest processes (or xdist workers) may want the same mission: one generates it.
+    with open(CACHE / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / ".complete").exists():
+            return target
+        if target.exists():
+            shutil.rmtree(target)
+        generate_mission(scenario, seed, target, progress=False)
+        (target / ".complete").write_text("ok\n")
     return target
 
 
