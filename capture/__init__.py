@@ -2,7 +2,8 @@
 
 Public surface: :class:`Frame` (pixels, UTC capture time, source id, pose),
 :class:`Pose` (where the aircraft or vehicle and its camera were at an instant),
-:class:`VideoSource` (decoded frames from a file or RTSP), :func:`load_telemetry`
+:class:`VideoSource` (decoded frames from a file or a live stream;
+:func:`choose_decoder` picks its decoder), :func:`load_telemetry`
 and :class:`TelemetryTrack` (recorded telemetry, vectorised pose lookup),
 :class:`LiveTelemetry` (MAVLink link), and the errors :class:`CaptureError`
 and :class:`TelemetryError`.
@@ -10,6 +11,7 @@ and :class:`TelemetryError`.
 
 from __future__ import annotations
 
+from capture.decoders import DecoderChoice, choose_decoder
 from capture.errors import CaptureError, TelemetryError
 from capture.telemetry import LiveTelemetry, PoseSeries, TelemetryTrack, load_telemetry
 from capture.types import Frame, Pose
@@ -17,6 +19,7 @@ from capture.video import VideoSource
 
 __all__ = [
     "CaptureError",
+    "DecoderChoice",
     "Frame",
     "LiveTelemetry",
     "Pose",
@@ -24,5 +27,6 @@ __all__ = [
     "TelemetryError",
     "TelemetryTrack",
     "VideoSource",
+    "choose_decoder",
     "load_telemetry",
 ]
