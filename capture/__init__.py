@@ -5,14 +5,16 @@ Public surface: :class:`Frame` (pixels, UTC capture time, source id, pose),
 :class:`VideoSource` (decoded frames from a file or a live stream;
 :func:`choose_decoder` picks its decoder), :func:`load_telemetry`
 and :class:`TelemetryTrack` (recorded telemetry, vectorised pose lookup),
-:class:`LiveTelemetry` (MAVLink link), and the errors :class:`CaptureError`
-and :class:`TelemetryError`.
+:class:`LiveTelemetry` (MAVLink link), :class:`DistanceSelector` (which frames
+to process: one per advance of the ground footprint), and the errors
+:class:`CaptureError` and :class:`TelemetryError`.
 """
 
 from __future__ import annotations
 
 from capture.decoders import DecoderChoice, choose_decoder
 from capture.errors import CaptureError, TelemetryError
+from capture.selection import DistanceSelector, FootprintDepth, SelectionCounts, footprint_depth_m
 from capture.telemetry import LiveTelemetry, PoseSeries, TelemetryTrack, load_telemetry
 from capture.types import Frame, Pose
 from capture.video import VideoSource
@@ -20,13 +22,17 @@ from capture.video import VideoSource
 __all__ = [
     "CaptureError",
     "DecoderChoice",
+    "DistanceSelector",
+    "FootprintDepth",
     "Frame",
     "LiveTelemetry",
     "Pose",
     "PoseSeries",
+    "SelectionCounts",
     "TelemetryError",
     "TelemetryTrack",
     "VideoSource",
     "choose_decoder",
+    "footprint_depth_m",
     "load_telemetry",
 ]
