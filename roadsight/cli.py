@@ -43,7 +43,6 @@ out = Console(width=None if sys.stdout.isatty() else 200)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {"drone": "drone_sample", "vehicle": "vehicle_sample"}
 DEMO_DIR = Path("data/demo")
-VIDEO_SCHEMES = ("file", "rtsp", "rtsps", "rtspt", "rtmp", "srt", "udp", "http", "https")
 
 
 class UsageError(ValueError):
@@ -116,6 +115,8 @@ def run(
     )
     if json_out:
         out.print_json(json.dumps(summary))
+    if summary["errors"]:  # the other sources ran to the end; say which ones did not
+        raise typer.Exit(1)
 
 
 def _run_pipeline(
@@ -127,18 +128,13 @@ def _run_pipeline(
     from roadsight.pipeline import Pipeline, RunSummary
 
     cfg = load_pipeline_config(config_path, overrides)
-    if "://" in cfg.source:
-        scheme = cfg.source.split("://", 1)[0].lower()
-        if scheme not in VIDEO_SCHEMES:
-            raise UsageError(
-                f"unsupported video URI {cfg.source!r} (use a file path or one of: "
-                + ", ".join(f"{s}://" for s in VIDEO_SCHEMES)
-                + ")"
-            )
-    else:
-        _require_file(Path(cfg.source), "video source")
-    if ":" not in cfg.telemetry or Path(cfg.telemetry).exists():
-        _require_file(Path(cfg.telemetry), "telemetry")
+    for stream in cfg.streams():
+        # Video URIs are checked by capture when the source opens (it knows every scheme);
+        # plain paths and telemetry files are checked here, before any work starts.
+        if "://" not in stream.source:
+            _require_file(Path(stream.source), f"video source of {stream.source_id}")
+        if ":" not in stream.telemetry or Path(stream.telemetry).exists():
+            _require_file(Path(stream.telemetry), f"telemetry of {stream.source_id}")
     _require_file(cfg.detect.model, "model")
     cfg.store.parent.mkdir(parents=True, exist_ok=True)
 
@@ -168,6 +164,14 @@ def _run_pipeline(
             f"{summary.frames_processed} processed ({summary.frames_unlocated} unlocated), "
             f"{summary.detections} detections -> {summary.events} events"
         )
+        if len(summary.sources) > 1:
+            for sid, src in summary.sources.items():
+                console.print(
+                    f"  {sid}: {src.frames_decoded} decoded, {src.frames_dropped} dropped, "
+                    f"{src.frames_processed} processed, {src.events} events"
+                )
+        for sid, error in summary.errors.items():
+            console.print(f"[bold red]source {sid} stopped:[/] {error}", highlight=False)
         console.print(f"store: {cfg.store} ({summary.events_stored} new rows)")
         if cfg.kafka.bootstrap:
             console.print(

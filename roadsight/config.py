@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "detect" / "models" / "roadsight-starter.onnx"
 
@@ -38,6 +38,8 @@ class DetectConfig(_Section):
     # Model class name -> taxonomy key (or null to ignore the class).
     class_map: dict[str, str | None] = Field(default_factory=dict)
     threads: int | None = Field(default=None, ge=1)
+    # Most frames per inference call; frames of several sources are batched together.
+    batch_size: int = Field(default=8, ge=1)
 
 
 class SamplingConfig(_Section):
@@ -52,12 +54,33 @@ class KafkaConfig(_Section):
     topic: str = "roadsight.geo-events"
 
 
-class PipelineConfig(_Section):
-    """Everything `roadsight run` needs; CLI flags override these values."""
+class SourceConfig(_Section):
+    """One camera: a video source and the telemetry that places its frames."""
 
     source: str
     telemetry: str
+    # Defaults: ``cam<N>`` by position, and the pipeline's camera profile.
+    source_id: str | None = Field(default=None, min_length=1)
+    camera: str | None = None
+    # Capture time of the first frame (ISO 8601) when the container has none.
+    start_time_utc: str | None = None
+    # Measured video-to-telemetry offset, added to every frame time.
+    time_offset_s: float = 0.0
+
+
+class PipelineConfig(_Section):
+    """Everything `roadsight run` needs; CLI flags override these values.
+
+    One camera is given by ``source`` and ``telemetry`` at the top level;
+    several cameras that run at once in one process by a ``sources`` list
+    (each item a :class:`SourceConfig`; the top-level ``camera``,
+    ``start_time_utc`` and ``time_offset_s`` are their defaults).
+    """
+
+    source: str | None = None
+    telemetry: str | None = None
     source_id: str = "cam0"
+    sources: list[SourceConfig] = Field(default_factory=list)
     mission_id: str | None = None
     camera: str = "dji_m3e_wide"
     # Capture time of the first frame (ISO 8601) when the container has none.
@@ -67,6 +90,49 @@ class PipelineConfig(_Section):
     detect: DetectConfig = Field(default_factory=DetectConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+
+    @model_validator(mode="after")
+    def _one_way_to_name_sources(self) -> PipelineConfig:
+        if self.sources:
+            if self.source is not None or self.telemetry is not None:
+                raise ValueError("give either source/telemetry or a sources list, not both")
+        else:
+            missing = [key for key in ("source", "telemetry") if getattr(self, key) is None]
+            if missing:
+                raise ValueError(f"{' and '.join(missing)}: required (or list cameras under sources)")
+        ids = [str(s.source_id) for s in self.streams()]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"sources: source_id {', '.join(duplicates)} used more than once")
+        return self
+
+    def streams(self) -> list[SourceConfig]:
+        """The cameras to run, with every default filled in."""
+        if not self.sources:
+            assert self.source is not None and self.telemetry is not None
+            return [
+                SourceConfig(
+                    source=self.source,
+                    telemetry=self.telemetry,
+                    source_id=self.source_id,
+                    camera=self.camera,
+                    start_time_utc=self.start_time_utc,
+                    time_offset_s=self.time_offset_s,
+                )
+            ]
+        return [
+            s.model_copy(
+                update={
+                    "source_id": s.source_id or f"cam{i}",
+                    "camera": s.camera or self.camera,
+                    "start_time_utc": s.start_time_utc or self.start_time_utc,
+                    "time_offset_s": s.time_offset_s
+                    if "time_offset_s" in s.model_fields_set
+                    else self.time_offset_s,
+                }
+            )
+            for i, s in enumerate(self.sources)
+        ]
 
 
 def _format_error(path: Path | str, exc: ValidationError) -> str:

@@ -1,8 +1,9 @@
 """Wiring of the stages: capture -> detect -> geo -> stream/store.
 
 This is the only module that knows about all stages; each stage is used via
-its package's public surface. Decoding runs in its own thread behind a
-bounded queue so that decode and inference overlap.
+its package's public surface. Each source decodes in its own thread behind a
+bounded queue so that decode and inference overlap, and the frames of all
+sources meet in one inference loop that batches them.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from capture import Frame, LiveTelemetry, TelemetryTrack, VideoSource, load_telemetry
+from capture import Frame, LiveTelemetry, Pose, TelemetryTrack, VideoSource, load_telemetry
 from detect import DetectedFrame, OnnxDetector
 from geo import CameraModel, GeoEvent, GeoreferenceStats, georeference
 from hardware import load_camera_profile
-from roadsight.config import PipelineConfig
+from roadsight.config import PipelineConfig, SourceConfig
 from stream import GeoPackageStore, KafkaEventSink
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,27 @@ _END = object()
 
 
 @dataclass
+class SourceSummary:
+    """What one camera contributed to a run."""
+
+    source_id: str
+    frames_decoded: int = 0
+    frames_dropped: int = 0  # live: dropped by the latest-frame policy when inference lags
+    frames_bad: int = 0  # could not be decoded or converted (corrupt data), skipped
+    reconnects: int = 0
+    frames_processed: int = 0
+    frames_unlocated: int = 0
+    detections: int = 0
+    events: int = 0
+    error: str | None = None  # why the source stopped early, if it did
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "source_id"}
+
+
+@dataclass
 class RunSummary:
-    """What a run did and where its results are."""
+    """What a run did and where its results are; totals over all sources, and per source."""
 
     frames_decoded: int = 0
     frames_dropped: int = 0  # live sources: dropped by the latest-frame policy when inference lags
@@ -47,10 +67,22 @@ class RunSummary:
     events: int = 0
     events_stored: int = 0
     events_sent: int = 0
+    batches: int = 0  # detector calls; frames of several sources share one call
     seconds: float = 0.0
     store: Path | None = None
     kafka_topic: str | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, SourceSummary] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Source id -> error, for the sources that stopped early."""
+        return {sid: s.error for sid, s in self.sources.items() if s.error is not None}
+
+    def add_totals(self) -> None:
+        """Sum the per-source counters into the run's totals."""
+        for name in ("frames_decoded", "frames_dropped", "frames_processed", "frames_unlocated"):
+            setattr(self, name, sum(getattr(s, name) for s in self.sources.values()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,10 +95,13 @@ class RunSummary:
             "events": self.events,
             "events_stored": self.events_stored,
             "events_sent": self.events_sent,
+            "batches": self.batches,
             "seconds": round(self.seconds, 3),
             "store": str(self.store) if self.store else None,
             "kafka_topic": self.kafka_topic,
             "stage_ms": {k: round(v, 1) for k, v in self.stage_ms.items()},
+            "sources": {sid: s.to_dict() for sid, s in self.sources.items()},
+            "errors": self.errors,
         }
 
 
@@ -83,56 +118,158 @@ def _parse_iso(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def _put_unless_stopped(frames: queue.Queue[object], item: object, stop: threading.Event) -> bool:
-    """Hand ``item`` to the consumer; give up once it has stopped (so a full queue never hangs us)."""
-    while not stop.is_set():
-        try:
-            frames.put(item, timeout=0.2)
+class _TimeSampler:
+    """At most ``max_fps`` frames per second of capture time (0: every frame)."""
+
+    def __init__(self, max_fps: float) -> None:
+        self.min_interval = 1.0 / max_fps if max_fps > 0 else 0.0
+        self.last_kept = float("-inf")
+
+    def select(self, time_utc: float, pose: Pose | None) -> bool:
+        if time_utc - self.last_kept < self.min_interval - 1e-6:
+            return False
+        self.last_kept = time_utc
+        return True
+
+
+class _Camera:
+    """One source at run time: its video, telemetry, frame selection and counters.
+
+    Decoding, pose lookup and frame selection run in the source's own thread;
+    only selected frames cross the bounded queue to the inference loop, so
+    decode overlaps inference and a live source that falls behind drops frames
+    at its appsink (latest-frame policy, counted) instead of growing a queue.
+    """
+
+    def __init__(
+        self, spec: SourceConfig, config: PipelineConfig, summary: SourceSummary, depth: int = 4
+    ) -> None:
+        assert spec.source_id is not None and spec.camera is not None
+        self.spec = spec
+        self.summary = summary
+        self.max_pose_gap_s = config.sampling.max_pose_gap_s
+        self.sampler = _TimeSampler(config.sampling.max_fps)
+        self.profile = load_camera_profile(spec.camera)
+        self.camera_model: CameraModel | None = None
+        self.telemetry: TelemetryTrack | LiveTelemetry | None = None
+        self.video: VideoSource | None = None
+        self.frames: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self.done = False
+        self._stop = threading.Event()
+        self._ready: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def source_id(self) -> str:
+        assert self.spec.source_id is not None
+        return self.spec.source_id
+
+    def open(self) -> None:
+        """Open telemetry and video; raises with the source id in the message."""
+        spec = self.spec
+        if _is_live_telemetry(spec.telemetry):
+            live = LiveTelemetry(spec.telemetry)
+            live.start()
+            self.telemetry = live
+        else:
+            self.telemetry = load_telemetry(spec.telemetry)
+        start_time: float | None = None
+        if spec.start_time_utc:
+            start_time = _parse_iso(spec.start_time_utc)
+        elif isinstance(self.telemetry, TelemetryTrack) and not _is_live_video(spec.source):
+            # A recorded video with no capture clock of its own starts with its telemetry log.
+            start_time = self.telemetry.start_time_utc
+        if start_time is not None:
+            start_time += spec.time_offset_s
+        self.video = VideoSource(spec.source, self.source_id, start_time_utc=start_time)
+
+    def start(self, ready: threading.Event) -> None:
+        self._ready = ready
+        self._thread = threading.Thread(target=self._decode, name=f"decode-{self.source_id}", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        """Hand ``item`` to the inference loop; give up once stopped (a full queue never hangs us)."""
+        assert self._ready is not None
+        while not self._stop.is_set():
+            try:
+                self.frames.put(item, timeout=0.2)
+            except queue.Full:
+                continue
+            self._ready.set()
             return True
-        except queue.Full:
-            continue
-    return False
+        return False
 
+    def _decode(self) -> None:
+        assert self.video is not None and self.telemetry is not None
+        try:
+            for frame in self.video:
+                self.summary.frames_decoded += 1
+                frame.pose = self.telemetry.pose_at(frame.time_utc, max_gap_s=self.max_pose_gap_s)
+                if not self.sampler.select(frame.time_utc, frame.pose):
+                    continue
+                if not self._put(frame):
+                    return
+        except Exception as exc:  # the source stops; the others go on
+            log.error("source %s stopped: %s", self.source_id, exc)
+            self.summary.error = str(exc)
+        finally:
+            self._update_counters()
+            self._put(_END)
 
-def _decode_in_background(source: VideoSource, frames: queue.Queue[object], stop: threading.Event) -> None:
-    try:
-        for frame in source:
-            if not _put_unless_stopped(frames, frame, stop):
-                return
-    except Exception as exc:  # surfaced in the consuming thread
-        _put_unless_stopped(frames, exc, stop)
-    finally:
-        _put_unless_stopped(frames, _END, stop)
+    def _update_counters(self) -> None:
+        if self.video is not None:
+            self.summary.frames_dropped = self.video.frames_dropped
+            self.summary.frames_bad = self.video.frames_bad
+            self.summary.reconnects = getattr(self.video, "reconnects", 0)
 
+    def next_frame(self) -> Frame | None:
+        """A frame if one is waiting; marks the camera done at its end."""
+        try:
+            item = self.frames.get_nowait()
+        except queue.Empty:
+            return None
+        if item is _END:
+            self.done = True
+            return None
+        assert isinstance(item, Frame)
+        return item
 
-def _frames(source: VideoSource, depth: int = 8) -> Iterator[Frame]:
-    """Iterate a source's frames, decoded in a background thread."""
-    frames: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    worker = threading.Thread(target=_decode_in_background, args=(source, frames, stop), daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = frames.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            assert isinstance(item, Frame)
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
+    def camera_for(self, frame: Frame) -> CameraModel:
+        model = self.camera_model
+        if model is None or (model.width, model.height) != (frame.width, frame.height):
+            model = self.camera_model = CameraModel.from_profile(self.profile, frame.width, frame.height)
+        return model
+
+    def close(self) -> None:
+        self._stop.set()
+        stop_video = getattr(self.video, "stop", None)
+        if stop_video is not None:
+            stop_video()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.video is not None:
+            self.video.close()
+        if isinstance(self.telemetry, LiveTelemetry):
+            self.telemetry.close()
 
 
 class Pipeline:
-    """One video source with its telemetry through detection, geo and the sinks."""
+    """Cameras (video + telemetry) through detection, geo and the sinks, in one process.
+
+    Each source decodes in its own thread; the inference loop takes at most one
+    waiting frame per source per round (round robin, so a fast file cannot
+    starve a live stream) and runs them through the detector as one batch.
+    """
 
     def __init__(self, config: PipelineConfig, *, progress: Callable[[RunSummary], None] | None = None):
         self.config = config
         self.progress = progress
-        self.mission_id = config.mission_id or Path(config.source).stem or "mission"
-        self.camera_profile = load_camera_profile(config.camera)
+        first = config.streams()[0]
+        self.mission_id = config.mission_id or Path(first.source).stem or "mission"
+        for spec in config.streams():
+            assert spec.camera is not None
+            load_camera_profile(spec.camera)  # fail before any work on a bad profile
         conf: dict[str, float] = {"default": config.detect.conf, **config.detect.class_conf}
         self.geo_stats = GeoreferenceStats()
         self.detector = OnnxDetector(
@@ -143,83 +280,100 @@ class Pipeline:
             intra_op_threads=config.detect.threads,
         )
 
-    def _telemetry(self) -> TelemetryTrack | LiveTelemetry:
-        if _is_live_telemetry(self.config.telemetry):
-            live = LiveTelemetry(self.config.telemetry)
-            live.start()
-            return live
-        return load_telemetry(self.config.telemetry)
-
     def run(self) -> RunSummary:
         cfg = self.config
         summary = RunSummary(store=cfg.store, kafka_topic=cfg.kafka.topic if cfg.kafka.bootstrap else None)
         stage_ms = {"detect": 0.0, "geo": 0.0, "store": 0.0, "publish": 0.0}
         started = time.perf_counter()
-        telemetry = self._telemetry()
+        cameras: list[_Camera] = []
+        for spec in cfg.streams():
+            assert spec.source_id is not None
+            summary.sources[spec.source_id] = SourceSummary(spec.source_id)
+            cameras.append(_Camera(spec, cfg, summary.sources[spec.source_id]))
         store = GeoPackageStore(cfg.store)
         kafka = KafkaEventSink(cfg.kafka.bootstrap, cfg.kafka.topic) if cfg.kafka.bootstrap else None
-        start_time: float | None = None
-        if cfg.start_time_utc:
-            start_time = _parse_iso(cfg.start_time_utc)
-        elif isinstance(telemetry, TelemetryTrack) and not _is_live_video(cfg.source):
-            # A recorded video with no capture clock of its own starts with its telemetry log.
-            start_time = telemetry.start_time_utc
-        if start_time is not None:
-            start_time += cfg.time_offset_s
-        camera: CameraModel | None = None
-        min_interval = 1.0 / cfg.sampling.max_fps if cfg.sampling.max_fps > 0 else 0.0
-        last_kept = float("-inf")
+        ready = threading.Event()
         try:
-            with VideoSource(cfg.source, cfg.source_id, start_time_utc=start_time) as source:
-                for frame in _frames(source):
-                    summary.frames_decoded += 1
-                    if frame.time_utc - last_kept < min_interval - 1e-6:
-                        continue
-                    last_kept = frame.time_utc
-                    frame.pose = telemetry.pose_at(frame.time_utc, max_gap_s=cfg.sampling.max_pose_gap_s)
-                    summary.frames_processed += 1
-                    if frame.pose is None:
-                        summary.frames_unlocated += 1
-                        continue
-                    if camera is None:
-                        camera = CameraModel.from_profile(self.camera_profile, frame.width, frame.height)
-                    events = self._process(frame, camera, stage_ms, summary)
-                    t0 = time.perf_counter()
-                    summary.events_stored += store.write(events)
-                    t1 = time.perf_counter()
-                    if kafka is not None and events:
-                        summary.events_sent += kafka.send(events)
-                    t2 = time.perf_counter()
-                    stage_ms["store"] += (t1 - t0) * 1000
-                    stage_ms["publish"] += (t2 - t1) * 1000
-                    if self.progress is not None:
-                        self.progress(summary)
-                summary.frames_dropped = source.frames_dropped
+            for camera in cameras:
+                camera.open()
+            for camera in cameras:
+                camera.start(ready)
+            turn = 0
+            while not all(c.done for c in cameras):
+                batch = self._gather(cameras, turn, cfg.detect.batch_size)
+                turn += 1
+                if not batch:
+                    ready.wait(0.05)  # a timeout, not only the event: ends are polled too
+                    ready.clear()
+                    continue
+                events = self._process(batch, stage_ms, summary)
+                t0 = time.perf_counter()
+                summary.events_stored += store.write(events)
+                t1 = time.perf_counter()
+                if kafka is not None and events:
+                    summary.events_sent += kafka.send(events)
+                t2 = time.perf_counter()
+                stage_ms["store"] += (t1 - t0) * 1000
+                stage_ms["publish"] += (t2 - t1) * 1000
+                summary.add_totals()
+                if self.progress is not None:
+                    self.progress(summary)
             if kafka is not None:
                 kafka.flush()
         finally:
+            for camera in cameras:
+                camera.close()
             if kafka is not None:
                 kafka.close()
             store.close()
-            if isinstance(telemetry, LiveTelemetry):
-                telemetry.close()
+        summary.add_totals()
         summary.seconds = time.perf_counter() - started
         n = max(summary.frames_processed, 1)
         summary.stage_ms = {k: v / n for k, v in stage_ms.items()}
         return summary
 
+    @staticmethod
+    def _gather(cameras: list[_Camera], turn: int, batch_size: int) -> list[tuple[_Camera, Frame]]:
+        """At most one waiting frame per source, starting at a rotating source."""
+        batch: list[tuple[_Camera, Frame]] = []
+        n = len(cameras)
+        for k in range(n):
+            camera = cameras[(turn + k) % n]
+            if camera.done:
+                continue
+            frame = camera.next_frame()
+            if frame is None:
+                continue
+            camera.summary.frames_processed += 1
+            if frame.pose is None:
+                camera.summary.frames_unlocated += 1
+                continue
+            batch.append((camera, frame))
+            if len(batch) >= batch_size:
+                break
+        return batch
+
     def _process(
-        self, frame: Frame, camera: CameraModel, stage_ms: dict[str, float], summary: RunSummary
+        self, batch: list[tuple[_Camera, Frame]], stage_ms: dict[str, float], summary: RunSummary
     ) -> list[GeoEvent]:
         t0 = time.perf_counter()
-        detections = self.detector.detect([frame.image])[0]
+        detections = self.detector.detect([frame.image for _, frame in batch])
         t1 = time.perf_counter()
-        detected = DetectedFrame(frame=frame, detections=detections, inference_ms=(t1 - t0) * 1000)
-        events = georeference([detected], camera, mission_id=self.mission_id, stats=self.geo_stats)
+        per_frame_ms = (t1 - t0) * 1000 / len(batch)
+        events: list[GeoEvent] = []
+        for (camera, frame), found in zip(batch, detections, strict=True):
+            detected = DetectedFrame(frame=frame, detections=found, inference_ms=per_frame_ms)
+            placed = georeference(
+                [detected], camera.camera_for(frame), mission_id=self.mission_id, stats=self.geo_stats
+            )
+            camera.summary.detections += len(found)
+            camera.summary.events += len(placed)
+            summary.detections += len(found)
+            events.extend(placed)
         t2 = time.perf_counter()
-        stage_ms["detect"] += (t1 - t0) * 1000
-        stage_ms["geo"] += (t2 - t1) * 1000
-        summary.detections += len(detections)
+        summary.batches += 1
         summary.events += len(events)
         summary.detections_off_ground = self.geo_stats.rejected_detections
+        stage_ms["detect"] += (t1 - t0) * 1000
+        stage_ms["geo"] += (t2 - t1) * 1000
         return events

@@ -35,7 +35,14 @@ def test_toml_config(tmp_path: Path) -> None:
     [
         ("source: a.mp4\ntelemetry: t\ndetect:\n  conf: 3\n", r"detect\.conf"),
         ("source: a.mp4\ntelemetry: t\ndetecc: {}\n", r"detecc"),
-        ("telemetry: t\n", r"source: Field required"),
+        ("telemetry: t\n", r"source: required"),
+        ("source: a.mp4\n", r"telemetry: required"),
+        ("source: a.mp4\ntelemetry: t\nsources: [{source: b.mp4, telemetry: u}]\n", r"not both"),
+        ("sources: [{source: b.mp4}]\n", r"sources\.0\.telemetry: Field required"),
+        (
+            "sources: [{source: a.mp4, telemetry: t, source_id: x}, {source: b.mp4, telemetry: u, source_id: x}]\n",
+            r"source_id x used more than once",
+        ),
         ("source: a.mp4\ntelemetry: t\nsampling: {max_fps: fast}\n", r"sampling\.max_fps"),
         ("- just\n- a list\n", r"mapping of keys"),
         ("source: [unclosed\n", r"not valid YAML"),
@@ -52,3 +59,28 @@ def test_malformed_config_names_the_key(tmp_path: Path, text: str, match: str) -
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_pipeline_config(tmp_path / "nope.yaml", {})
+
+
+def test_several_sources_take_the_top_level_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_text(
+        "camera: vehicle_dashcam_1080p\ntime_offset_s: 0.5\nsources:\n"
+        "  - {source: rtsp://cam/live, telemetry: 'udp:127.0.0.1:14550', source_id: drone}\n"
+        "  - {source: b.mp4, telemetry: b.nmea, camera: dji_m3e_wide, time_offset_s: 0}\n",
+        encoding="utf-8",
+    )
+    first, second = load_pipeline_config(path, {}).streams()
+    assert (first.source_id, first.camera, first.time_offset_s) == ("drone", "vehicle_dashcam_1080p", 0.5)
+    # An explicit 0 offset is kept, not replaced by the default.
+    assert (second.source_id, second.camera, second.time_offset_s) == ("cam1", "dji_m3e_wide", 0.0)
+
+
+def test_one_source_at_the_top_level_is_one_stream(tmp_path: Path) -> None:
+    cfg = load_pipeline_config(None, {"source": "a.mp4", "telemetry": "a.tlog", "source_id": "v1"})
+    (stream,) = cfg.streams()
+    assert (stream.source, stream.telemetry, stream.source_id, stream.camera) == (
+        "a.mp4",
+        "a.tlog",
+        "v1",
+        "dji_m3e_wide",
+    )

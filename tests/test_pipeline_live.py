@@ -12,33 +12,17 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from net_helpers import free_port, wait_for_tcp
 
 from stream import GeoPackageStore
 
 
-def _free_port(kind: socket.SocketKind) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_tcp(port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"nothing listens on RTSP port {port} after {timeout_s} s")
-
-
 @pytest.mark.gst
 def test_rtsp_and_live_mavlink_through_the_pipeline(drone_quick_mission: Path, tmp_path: Path) -> None:
-    rtsp_port, mav_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM)
+    rtsp_port, mav_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     store = tmp_path / "live.gpkg"
     server = subprocess.Popen(
         [
@@ -50,7 +34,7 @@ def test_rtsp_and_live_mavlink_through_the_pipeline(drone_quick_mission: Path, t
         text=True,
     )  # fmt: skip
     try:
-        _wait_for_tcp(rtsp_port, timeout_s=60)
+        wait_for_tcp(rtsp_port, timeout_s=60, what="RTSP")
         run = subprocess.run(
             [
                 sys.executable, "-m", "roadsight", "run",

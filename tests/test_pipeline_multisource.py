@@ -1,0 +1,129 @@
+"""Several cameras in one process: one live RTSP stream and one file, batched into one detector.
+
+Both ends are real: the simulator serves the quick drone mission over
+gst-rtsp-server with its telemetry as MAVLink/UDP, and `roadsight run` reads
+that stream and, at the same time, the mission's MP4 file with its tlog.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from net_helpers import free_port, wait_for_tcp
+
+from stream import GeoPackageStore
+
+
+def _run(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "roadsight", "run", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+@pytest.mark.gst
+def test_rtsp_and_file_sources_in_one_process(drone_quick_mission: Path, tmp_path: Path) -> None:
+    rtsp_port, mav_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
+    manifest = json.loads((drone_quick_mission / "scenario.json").read_text())
+    frame_count = manifest["video"]["frame_count"]
+    store = tmp_path / "two.gpkg"
+    config = tmp_path / "two.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "mission_id": "two-cameras",
+                "camera": manifest["camera_profile"],
+                "store": str(store),
+                "sampling": {"max_fps": 0},
+                "sources": [
+                    {
+                        "source_id": "live",
+                        "source": f"rtsp://127.0.0.1:{rtsp_port}/mission?transport=tcp",
+                        "telemetry": f"udp:127.0.0.1:{mav_port}",
+                    },
+                    {
+                        "source_id": "file",
+                        "source": str(drone_quick_mission / "video.mp4"),
+                        "telemetry": str(drone_quick_mission / "telemetry.tlog"),
+                    },
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "roadsight", "sim", "serve", str(drone_quick_mission),
+            "--rtsp-port", str(rtsp_port), "--mavlink", f"udpout:127.0.0.1:{mav_port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        wait_for_tcp(rtsp_port, timeout_s=60, what="RTSP")
+        run = _run(config)
+    finally:
+        server.terminate()
+        server_log = server.communicate(timeout=30)[0]
+    assert run.returncode == 0, run.stdout + run.stderr + server_log
+    summary = json.loads(run.stdout)
+    live, file = summary["sources"]["live"], summary["sources"]["file"]
+    assert summary["errors"] == {}
+    # The file is read losslessly: every frame decoded and processed, all located by its tlog.
+    assert file["frames_decoded"] == frame_count
+    assert file["frames_processed"] == frame_count
+    assert file["frames_dropped"] == 0 and file["frames_unlocated"] == 0
+    # The live stream: every frame either decoded or counted as dropped by the latest-frame policy.
+    assert live["frames_decoded"] + live["frames_dropped"] == frame_count
+    assert live["frames_decoded"] >= 5
+    assert live["frames_processed"] == live["frames_decoded"]
+    # Totals are the sums of the sources, and frames of both shared detector calls.
+    assert summary["frames_decoded"] == live["frames_decoded"] + file["frames_decoded"]
+    located = summary["frames_processed"] - summary["frames_unlocated"]
+    assert summary["batches"] < located
+    with GeoPackageStore(store, readonly=True) as events:
+        frame = events.read()
+    assert len(frame) == summary["events"] == live["events"] + file["events"]
+    counts = frame["source_id"].value_counts().to_dict()
+    assert counts == {sid: n for sid, n in (("live", live["events"]), ("file", file["events"])) if n}
+    assert file["events"] > 0 and live["events"] > 0
+
+
+def test_a_missing_source_is_named_before_any_work(drone_quick_mission: Path, tmp_path: Path) -> None:
+    manifest = json.loads((drone_quick_mission / "scenario.json").read_text())
+    config = tmp_path / "one-bad.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "camera": manifest["camera_profile"],
+                "store": str(tmp_path / "s.gpkg"),
+                "sampling": {"max_fps": 0},
+                "sources": [
+                    {
+                        "source_id": "good",
+                        "source": str(drone_quick_mission / "video.mp4"),
+                        "telemetry": str(drone_quick_mission / "telemetry.tlog"),
+                    },
+                    {
+                        "source_id": "bad",
+                        "source": str(tmp_path / "missing.mp4"),
+                        "telemetry": str(drone_quick_mission / "telemetry.tlog"),
+                    },
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    run = _run(config)
+    # A missing file is a set-up error caught before any work: exit 2, naming the source.
+    assert run.returncode == 2
+    assert "video source of bad" in run.stdout + run.stderr
