@@ -2,7 +2,7 @@
 
 Each message kind is its own time series (stamped with the time it was
 received / logged); attitude and gimbal angles are interpolated onto the
-instants of the position messages when the track is built.
+instants of the position messages when the track is built (by quaternion slerp).
 
 Used messages:
 
@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from capture.telemetry.angles import interp_angle_deg, quaternion_to_euler_deg
+from capture.telemetry.angles import quaternion_to_euler_deg
+from capture.telemetry.slerp import interp_attitude_deg
 from capture.telemetry.track import TelemetryTrack
 
 _YAW_IN_VEHICLE_FRAME = 4096  # GIMBAL_DEVICE_FLAGS_YAW_IN_VEHICLE_FRAME
@@ -129,14 +130,14 @@ class MavlinkSamples:
             cols["vertical_accuracy_m"] = np.interp(t, gps[:, 0], gps[:, 5])
         if len(attitude) and len(t):
             at, ai = _sorted(attitude)
-            cols["roll"] = interp_angle_deg(at, ai[:, 1], t, signed=True)
-            cols["pitch"] = interp_angle_deg(at, ai[:, 2], t, signed=True)
-            cols["yaw"] = interp_angle_deg(at, ai[:, 3], t)
+            cols["roll"], cols["pitch"], cols["yaw"] = interp_attitude_deg(
+                at, ai[:, 1], ai[:, 2], ai[:, 3], t
+            )
         if len(gimbal) and len(t):
             gt, gi = _sorted(gimbal)
-            cols["camera_roll"] = interp_angle_deg(gt, gi[:, 1], t, signed=True)
-            cols["camera_pitch"] = interp_angle_deg(gt, gi[:, 2], t, signed=True)
-            yaw = interp_angle_deg(gt, gi[:, 3], t)
+            cols["camera_roll"], cols["camera_pitch"], yaw = interp_attitude_deg(
+                gt, gi[:, 1], gi[:, 2], gi[:, 3], t
+            )
             relative = np.interp(t, gt, gi[:, 4]) > 0.5
             cols["camera_yaw"] = np.where(relative, (yaw + cols.get("yaw", 0.0)) % 360.0, yaw)
         lat, lon = cols.pop("lat"), cols.pop("lon")

@@ -21,7 +21,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from capture.errors import TelemetryError
-from capture.telemetry.angles import interp_angle_deg, wrap_360
+from capture.telemetry.angles import wrap_360
+from capture.telemetry.slerp import interp_attitude_deg
 from capture.types import Pose
 
 # Columns and how they are interpolated: linear, or on the circle (signed or 0..360).
@@ -34,14 +35,8 @@ LINEAR_COLUMNS = (
     "horizontal_accuracy_m",
     "vertical_accuracy_m",
 )
-ANGLE_COLUMNS = {
-    "roll": True,
-    "pitch": True,
-    "yaw": False,
-    "camera_pitch": True,
-    "camera_yaw": False,
-    "camera_roll": True,
-}  # name -> signed
+# Attitudes (roll, pitch, yaw column names): slerped as rotations where all three are known.
+ATTITUDE_COLUMNS = (("roll", "pitch", "yaw"), ("camera_roll", "camera_pitch", "camera_yaw"))
 _OPTIONAL = ("alt_msl", "alt_agl", "camera_pitch", "camera_yaw", "camera_roll", "speed_mps")
 _DEFAULTS = {"roll": 0.0, "pitch": 0.0, "yaw": 0.0, "horizontal_accuracy_m": 0.5, "vertical_accuracy_m": 1.0}
 
@@ -178,10 +173,12 @@ class TelemetryTrack:
     def poses_at(self, times: np.ndarray, max_gap_s: float = 1.0) -> PoseSeries:
         """Poses at ``times`` (vectorised).
 
-        Positions and heights are interpolated linearly, angles along the
-        shortest arc. An instant is unlocated when the nearest located sample is
-        more than ``max_gap_s`` away (this also bounds extrapolation past either
-        end, which holds the end sample).
+        Positions and heights are interpolated linearly; the aircraft attitude
+        and the camera attitude each by quaternion slerp (an attitude with an
+        unknown angle: each known angle along the shortest arc). An instant is
+        unlocated when the nearest located sample is more than ``max_gap_s``
+        away (this also bounds extrapolation past either end, which holds the
+        end sample).
         """
         at = np.atleast_1d(np.asarray(times, dtype=float))
         s = self.samples
@@ -193,8 +190,10 @@ class TelemetryTrack:
         cols: dict[str, np.ndarray] = {}
         for name in LINEAR_COLUMNS:
             cols[name] = _interp_linear(s.time_utc, getattr(s, name), at)
-        for name, signed in ANGLE_COLUMNS.items():
-            cols[name] = interp_angle_deg(s.time_utc, getattr(s, name), at, signed=signed)
+        for roll, pitch, yaw in ATTITUDE_COLUMNS:
+            cols[roll], cols[pitch], cols[yaw] = interp_attitude_deg(
+                t, getattr(s, roll), getattr(s, pitch), getattr(s, yaw), at
+            )
         for name in ("lat", "lon"):
             cols[name] = np.where(located, cols[name], np.nan)
         return PoseSeries(time_utc=at, located=located, **cols)
