@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from capture.errors import TelemetryError
 from capture.telemetry.gpx import load_gpx
+from capture.telemetry.klv import load_klv_ts
 from capture.telemetry.nmea import load_nmea
 from capture.telemetry.srt import load_srt
 from capture.telemetry.tlog import load_tlog
@@ -24,11 +25,15 @@ READERS: dict[str, Callable[[Path], TelemetryTrack]] = {
     ".nmea": load_nmea,
     ".txt": load_nmea,
     ".gpx": load_gpx,
+    ".ts": load_klv_ts,
 }
 
 
 def load_telemetry(path_or_uri: str | Path, *, srt_utc_offset_s: float = 0.0) -> TelemetryTrack:
-    """Read ``.tlog`` (MAVLink), ``.srt`` (DJI), ``.nmea``/``.txt`` (NMEA 0183) or ``.gpx``.
+    """Read ``.tlog`` (MAVLink), ``.srt`` (DJI), ``.nmea``/``.txt`` (NMEA 0183), ``.gpx`` or ``.ts``.
+
+    A ``.ts`` is an MPEG-TS whose MISB ST 0601 KLV stream is the telemetry
+    (a TS without one raises :class:`TelemetryError` saying so).
 
     DJI aircraft write SRT datetimes in local time: pass the local offset from
     UTC in seconds as ``srt_utc_offset_s`` (e.g. ``8 * 3600`` in China); the

@@ -2,7 +2,11 @@
 
 ``appsrc -> videoconvert -> x264enc -> tee -> (h264parse -> mp4mux) + (h264parse -> mpegtsmux)``;
 one encode feeds both containers, so they hold identical frames with identical
-timestamps (frame ``i`` at ``i / fps``).
+timestamps (frame ``i`` at ``i / fps``). Given ``klv`` (timed KLV metadata
+packets, e.g. MISB ST 0601 local sets), a second appsrc with caps
+``meta/x-klv,parsed=true`` feeds the same ``mpegtsmux``, which carries it as a
+KLV metadata stream beside the video; each packet is pushed just before the
+first frame at or after its time, so the muxer never waits on either input.
 
 Example:
     >>> import numpy as np, tempfile
@@ -17,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
@@ -54,9 +59,12 @@ class H264Writer:
         bitrate_kbps: int = 8000,
         creation_time: datetime | None = None,
         speed_preset: str = "ultrafast",
+        klv: Sequence[tuple[float, bytes]] = (),
     ) -> None:
         if mp4_path is None and ts_path is None:
             raise ValueError("need at least one of mp4_path, ts_path")
+        if klv and ts_path is None:
+            raise ValueError("KLV metadata needs ts_path (MP4 does not carry it here)")
         self.width, self.height = width, height
         self.rate = Fraction(fps).limit_denominator(1001)
         key_int = max(1, round(fps))
@@ -64,7 +72,10 @@ class H264Writer:
         if mp4_path is not None:
             branches.append(f't. ! queue ! h264parse ! mp4mux name=mp4 ! filesink location="{mp4_path}"')
         if ts_path is not None:
-            branches.append(f't. ! queue ! h264parse ! mpegtsmux ! filesink location="{ts_path}"')
+            branches.append(f't. ! queue ! h264parse ! mpegtsmux name=ts ! filesink location="{ts_path}"')
+        if klv:
+            klv_caps = "meta/x-klv,parsed=true"
+            branches.append(f"appsrc name=klv format=time block=false caps={klv_caps} ! queue ! ts.")
         desc = (
             f"appsrc name=src is-live=false block=true format=time max-bytes={width * height * 3 * 4} "
             f"caps=video/x-raw,format=BGR,width={width},height={height},"
@@ -78,6 +89,9 @@ class H264Writer:
         except GLib.Error as exc:
             raise EncodeError(f"cannot build the encoding pipeline: {exc.message}") from None
         self.src = self.pipeline.get_by_name("src")
+        self.klv_src = self.pipeline.get_by_name("klv") if klv else None
+        self._klv = sorted(klv, key=lambda item: item[0])
+        self._klv_next = 0
         self.mp4_path = mp4_path
         self.creation_time = creation_time
         self.index = 0
@@ -93,6 +107,7 @@ class H264Writer:
                 f"frame {self.index}: expected {self.height}x{self.width}x3 uint8, got {frame.shape}"
             )
         self._check_bus()
+        self._push_klv(self._pts(self.index))
         buf = Gst.Buffer.new_wrapped(np.ascontiguousarray(frame).tobytes())
         buf.pts = self._pts(self.index)
         buf.duration = self._pts(self.index + 1) - buf.pts
@@ -101,6 +116,21 @@ class H264Writer:
             self._check_bus()
             raise EncodeError(f"frame {self.index}: appsrc refused the buffer ({ret.value_nick})")
         self.index += 1
+
+    def _push_klv(self, until_ns: int | None) -> None:
+        """Push the KLV packets stamped at or before ``until_ns`` (all of them for None)."""
+        while self.klv_src is not None and self._klv_next < len(self._klv):
+            t, packet = self._klv[self._klv_next]
+            pts = round(t * Gst.SECOND)
+            if until_ns is not None and pts > until_ns:
+                return
+            buf = Gst.Buffer.new_wrapped(packet)
+            buf.pts = buf.dts = pts
+            ret = self.klv_src.emit("push-buffer", buf)
+            if ret != Gst.FlowReturn.OK:
+                self._check_bus()
+                raise EncodeError(f"KLV packet {self._klv_next}: appsrc refused it ({ret.value_nick})")
+            self._klv_next += 1
 
     def _check_bus(self) -> None:
         bus = self.pipeline.get_bus()
@@ -115,6 +145,9 @@ class H264Writer:
         if self.pipeline is None:
             return
         try:
+            if self.klv_src is not None:
+                self._push_klv(None)
+                self.klv_src.emit("end-of-stream")
             self.src.emit("end-of-stream")
             bus = self.pipeline.get_bus()
             msg = bus.timed_pop_filtered(120 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR)

@@ -1,5 +1,7 @@
 """Generate a simulated mission folder: video (MP4 + TS), telemetry, sidecars and exact ground truth.
 
+The TS also carries the telemetry as MISB ST 0601 KLV (``hardware.sim.klv``), as a UAS would.
+
 The layout is the table in ``docs/architecture.md``. Frame ``i`` is captured at
 ``start_time_utc + i / fps`` and rendered from the trajectory at exactly that
 time; telemetry samples the same trajectory from ``start_time_utc`` on.
@@ -27,6 +29,7 @@ from hardware import load_camera_profile
 from hardware.sim.camera import camera_axes
 from hardware.sim.encode import H264Writer
 from hardware.sim.groundtruth import write_ground_truth
+from hardware.sim.klv import mission_klv
 from hardware.sim.photometric import Photometric
 from hardware.sim.render import render_view
 from hardware.sim.road import Road, RoadSpec
@@ -268,6 +271,9 @@ def generate_mission(
             sc.video.fps,
             bitrate_kbps=sc.video.bitrate_kbps,
             creation_time=sc.start_time_utc,
+            klv=mission_klv(
+                tele, start, lonlat=tele_ll, ground_elevation_m=elev, gimbal=sc.platform is Platform.drone
+            ),
         ) as writer,
     ):
         task = bar.add_task(f"rendering {sc.name} (seed {seed})", total=len(frames.t))

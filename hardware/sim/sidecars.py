@@ -1,4 +1,4 @@
-"""Text sidecars: the DJI-style per-frame ``.SRT`` (drones) and NMEA 0183 (vehicles).
+"""Text sidecars: the DJI-style per-frame ``.SRT`` (drones), NMEA 0183 (vehicles) and GPX tracks.
 
 Example:
     >>> nmea_checksum("GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,")  # the classic example
@@ -129,3 +129,29 @@ def write_nmea(
         out.append(_sentence(f"GPHDT,{float(state.yaw_deg[i]):.2f},T"))
     path.write_text("".join(out), encoding="ascii", newline="")
     return len(out)
+
+
+def write_gpx(
+    path: Path, state: PlatformState, start_posix: float, *, lonlat: np.ndarray, ground_elevation_m: float
+) -> int:
+    """A GPX 1.1 track, one ``trkpt`` per sample: ``ele`` metres MSL, ``time`` UTC with milliseconds.
+
+    Returns the number of track points written.
+    """
+    points = []
+    for i, t in enumerate(state.t):
+        when = _utc(start_posix + float(t))
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+        lon, lat = lonlat[i]
+        ele = ground_elevation_m + float(state.alt_agl[i])
+        points.append(
+            f'      <trkpt lat="{lat:.8f}" lon="{lon:.8f}"><ele>{ele:.3f}</ele><time>{stamp}</time></trkpt>'
+        )
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<gpx version="1.1" creator="roadsight-sim" xmlns="http://www.topografix.com/GPX/1/1">\n'
+        "  <trk><name>roadsight simulated track</name><trkseg>\n" + "\n".join(points) + "\n"
+        "  </trkseg></trk>\n</gpx>\n",
+        encoding="utf-8",
+    )
+    return len(points)
