@@ -92,7 +92,13 @@ def run(
     start_time: Annotated[
         str | None, typer.Option(help="UTC capture time of the first frame (ISO 8601), for files.")
     ] = None,
-    max_fps: Annotated[float | None, typer.Option(help="Frames per second to process (0 = all).")] = None,
+    sampling: Annotated[
+        str | None,
+        typer.Option(help="Frames to process: distance (footprint advance; default), time (--max-fps), all."),
+    ] = None,
+    max_fps: Annotated[
+        float | None, typer.Option(help="Time sampling: frames per second to process (0 = all).")
+    ] = None,
     conf: Annotated[float | None, typer.Option(help="Default confidence threshold.")] = None,
     config: Annotated[Path | None, typer.Option(help="Pipeline config (YAML or TOML).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
@@ -108,7 +114,7 @@ def run(
             "start_time_utc": start_time,
             "store": str(store) if store else None,
             "detect": {"model": str(model) if model else None, "conf": conf},
-            "sampling": {"max_fps": max_fps},
+            "sampling": {"mode": sampling, "max_fps": max_fps},
             "kafka": {"bootstrap": kafka, "topic": topic},
         },
         quiet=json_out,

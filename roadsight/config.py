@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -43,10 +43,36 @@ class DetectConfig(_Section):
 
 
 class SamplingConfig(_Section):
-    # Frames per second handed to the detector; 0 processes every frame.
+    """Which decoded frames go to the detector.
+
+    ``distance`` (default): a frame each time the ground footprint has moved on
+    by ``advance_fraction`` of its depth (from the camera profile and the
+    pose's height and pitch), at least one every ``max_interval_s`` while
+    moving, none while stationary (see :class:`capture.DistanceSelector`).
+    ``time``: at most ``max_fps`` frames per second (0 = every frame).
+    ``all``: every frame. Setting ``max_fps`` without ``mode`` means ``time``.
+    """
+
+    mode: Literal["distance", "time", "all"] = "distance"
+    # Frames per second handed to the detector in time mode; 0 processes every frame.
     max_fps: float = Field(default=3.0, ge=0.0)
+    # Distance mode: 0.5 puts each ground point in about two processed frames, so an object up
+    # to half the footprint depth is whole in at least one of them.
+    advance_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    max_interval_s: float = Field(default=2.0, gt=0.0)
+    min_interval_s: float = Field(default=0.0, ge=0.0)
+    stationary_speed_mps: float = Field(default=0.3, ge=0.0)
+    # Usable footprint of an oblique camera ends where ground detail gets coarser than this.
+    max_gsd_m: float = Field(default=0.05, gt=0.0)
+    max_range_m: float = Field(default=50.0, gt=0.0)
     # A frame whose telemetry is farther than this in time is unlocated.
     max_pose_gap_s: float = Field(default=1.0, gt=0.0)
+
+    @model_validator(mode="after")
+    def _max_fps_means_time(self) -> SamplingConfig:
+        if "max_fps" in self.model_fields_set and "mode" not in self.model_fields_set:
+            self.mode = "time"
+        return self
 
 
 class KafkaConfig(_Section):

@@ -21,18 +21,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from capture import Frame, LiveTelemetry, Pose, TelemetryTrack, VideoSource, load_telemetry
+from capture import (
+    DistanceSelector,
+    Frame,
+    LiveTelemetry,
+    Pose,
+    TelemetryTrack,
+    VideoSource,
+    load_telemetry,
+)
 from detect import DetectedFrame, OnnxDetector
 from geo import CameraModel, GeoEvent, GeoreferenceStats, georeference
-from hardware import load_camera_profile
-from roadsight.config import PipelineConfig, SourceConfig
+from hardware import CameraProfile, load_camera_profile
+from roadsight.config import PipelineConfig, SamplingConfig, SourceConfig
 from stream import GeoPackageStore, KafkaEventSink
 
 log = logging.getLogger(__name__)
 
 _END = object()
+
+
+class Sampler(Protocol):
+    """Decides per decoded frame whether it goes to the detector."""
+
+    def select(self, time_utc: float, pose: Pose | None) -> bool: ...
 
 
 @dataclass
@@ -49,6 +63,7 @@ class SourceSummary:
     detections: int = 0
     events: int = 0
     error: str | None = None  # why the source stopped early, if it did
+    selection: dict[str, int] = field(default_factory=dict)  # distance mode: why frames were kept
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "source_id"}
@@ -132,6 +147,21 @@ class _TimeSampler:
         return True
 
 
+def _sampler_for(sampling: SamplingConfig, profile: CameraProfile, frame: Frame) -> Sampler:
+    if sampling.mode == "distance":
+        return DistanceSelector.from_profile(
+            profile,
+            frame.height,
+            advance_fraction=sampling.advance_fraction,
+            max_interval_s=sampling.max_interval_s,
+            min_interval_s=sampling.min_interval_s,
+            stationary_speed_mps=sampling.stationary_speed_mps,
+            max_gsd_m=sampling.max_gsd_m,
+            max_range_m=sampling.max_range_m,
+        )
+    return _TimeSampler(sampling.max_fps if sampling.mode == "time" else 0.0)
+
+
 class _Camera:
     """One source at run time: its video, telemetry, frame selection and counters.
 
@@ -148,7 +178,8 @@ class _Camera:
         self.spec = spec
         self.summary = summary
         self.max_pose_gap_s = config.sampling.max_pose_gap_s
-        self.sampler = _TimeSampler(config.sampling.max_fps)
+        self.sampling = config.sampling
+        self.sampler: Sampler | None = None
         self.profile = load_camera_profile(spec.camera)
         self.camera_model: CameraModel | None = None
         self.telemetry: TelemetryTrack | LiveTelemetry | None = None
@@ -202,14 +233,27 @@ class _Camera:
 
     def _decode(self) -> None:
         assert self.video is not None and self.telemetry is not None
+        last_skipped: Frame | None = None
         try:
             for frame in self.video:
                 self.summary.frames_decoded += 1
                 frame.pose = self.telemetry.pose_at(frame.time_utc, max_gap_s=self.max_pose_gap_s)
+                if self.sampler is None:  # its footprint depth depends on the frame height
+                    self.sampler = _sampler_for(self.sampling, self.profile, frame)
                 if not self.sampler.select(frame.time_utc, frame.pose):
+                    last_skipped = frame  # holding it keeps one GStreamer buffer alive, no copy
                     continue
+                last_skipped = None
                 if not self._put(frame):
                     return
+            # The end of a pass may show ground no processed frame has shown yet.
+            selector = self.sampler
+            if (
+                last_skipped is not None
+                and isinstance(selector, DistanceSelector)
+                and selector.select_final()
+            ):
+                self._put(last_skipped)
         except Exception as exc:  # the source stops; the others go on
             log.error("source %s stopped: %s", self.source_id, exc)
             self.summary.error = str(exc)
@@ -222,6 +266,8 @@ class _Camera:
             self.summary.frames_dropped = self.video.frames_dropped
             self.summary.frames_bad = self.video.frames_bad
             self.summary.reconnects = getattr(self.video, "reconnects", 0)
+        if isinstance(self.sampler, DistanceSelector):
+            self.summary.selection = self.sampler.counts.as_dict()
 
     def next_frame(self) -> Frame | None:
         """A frame if one is waiting; marks the camera done at its end."""
