@@ -10,7 +10,10 @@ simulated attitude can change.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from capture.telemetry.angles import (
     quaternion_to_euler_deg,
 )
 from capture.telemetry.klv import UAS_LOCAL_SET_KEY, read_klv_ts
+from capture.telemetry.nmea_live import LiveNmea
 from capture.telemetry.slerp import interp_attitude_deg
 from hardware.sim import MissionPlan, plan_mission
 from hardware.sim.encode import H264Writer
@@ -344,3 +348,101 @@ def test_ts_that_lost_sync_names_the_byte_offset(sim: SimTelemetry, tmp_path: Pa
     bad.write_bytes(bytes(data))
     with pytest.raises(TelemetryError, match=rf"nosync\.ts: byte offset {188 * 7}: lost MPEG-TS sync"):
         load_telemetry(bad)
+
+
+# -- live NMEA over TCP and serial --------------------------------------------------------------------
+
+
+class NmeaTcpServer:
+    """A GNSS receiver's TCP server on localhost: sends ``parts`` of the log, one per connection.
+
+    Bytes go out in small chunks that split sentences, as a network does; after
+    the last part the connection stays open until :meth:`stop`.
+    """
+
+    def __init__(self, parts: list[bytes], chunk: int = 97) -> None:
+        self.parts = parts
+        self.chunk = chunk
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(10.0)
+        self.port = int(self.server.getsockname()[1])
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        for k, part in enumerate(self.parts):
+            conn, _ = self.server.accept()
+            with conn:
+                for i in range(0, len(part), self.chunk):
+                    conn.sendall(part[i : i + self.chunk])
+                if k == len(self.parts) - 1:
+                    self.done.wait(30.0)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=10)
+        self.server.close()
+
+
+@pytest.fixture(scope="module")
+def vehicle_sim(tmp_path_factory: pytest.TempPathFactory) -> SimTelemetry:
+    return write_sim_telemetry(plan_mission("vehicle_quick", 0), tmp_path_factory.mktemp("vehicle_quick"))
+
+
+def _nmea_lines(sim: SimTelemetry) -> list[bytes]:
+    return sim.files["telemetry.nmea"].read_bytes().splitlines(keepends=True)
+
+
+def test_live_nmea_over_tcp_matches_the_log_and_counts_bad_sentences(vehicle_sim: SimTelemetry) -> None:
+    lines = _nmea_lines(vehicle_sim)
+    vtg = next(i for i, line in enumerate(lines) if b"GPVTG" in line and i > 10)
+    lines[vtg] = lines[vtg].replace(b",T,", b",T,9", 1)  # checksum no longer matches
+    half = len(lines) // 2
+    server = NmeaTcpServer([b"".join(lines[:half]), b"".join(lines[half:])])
+    try:
+        with LiveNmea(f"nmea+tcp://127.0.0.1:{server.port}", reconnect_s=0.1) as live:
+            expected = load_telemetry(vehicle_sim.files["telemetry.nmea"])
+            assert live.wait_for_samples(len(expected), timeout_s=20), (len(live), live.error)
+            assert live.lines_received == len(lines)
+            assert live.bad_sentences == 1
+            assert live.reconnects == 1  # the receiver dropped the connection halfway
+            track = live.track()
+            assert track is not None
+            np.testing.assert_array_equal(track.samples.time_utc, expected.samples.time_utc)
+            frames = vehicle_sim.plan.frames
+            error = vehicle_sim.horizontal_error_m(track, frames.t, frames.xy)
+            assert error.max() < POSITION_TOLERANCE_M
+            assert live.pose_at(vehicle_sim.start + 1.05) is not None
+            assert live.pose_at(vehicle_sim.start + 100.0) is None  # far past the data: unlocated
+    finally:
+        server.stop()
+
+
+def test_live_nmea_over_a_serial_port(vehicle_sim: SimTelemetry) -> None:
+    controller, device = os.openpty()  # a real tty: the receiver writes to one end, we read the other
+    try:
+        with LiveNmea(f"nmea+serial://{os.ttyname(device)}?baud=9600") as live:
+            assert live.baud == 9600
+            for line in _nmea_lines(vehicle_sim):
+                os.write(controller, line)
+            n = len(load_telemetry(vehicle_sim.files["telemetry.nmea"]))
+            assert live.wait_for_samples(n, timeout_s=20), (len(live), live.error)
+            assert live.bad_sentences == 0
+            pose = live.pose_at(vehicle_sim.start + 2.0)
+            assert pose is not None and pose.speed_mps == pytest.approx(16.67, abs=0.5)
+    finally:
+        os.close(controller)
+        os.close(device)
+
+
+def test_live_nmea_rejects_bad_uris_and_is_unlocated_before_data() -> None:
+    for uri in ("http://x", "nmea+tcp://host-without-port", "nmea+serial:///dev/ttyS0?baud=fast"):
+        with pytest.raises(TelemetryError, match=re.escape(uri)):
+            LiveNmea(uri)
+    port = socket.create_server(("127.0.0.1", 0))
+    live = LiveNmea(f"nmea+tcp://127.0.0.1:{port.getsockname()[1]}")
+    port.close()
+    assert live.pose_at(1e9) is None and not live.poses_at(np.array([1e9])).located.any()
+    with pytest.raises(TelemetryError, match="cannot connect"):
+        live.start()

@@ -1,10 +1,20 @@
-"""Telemetry readers (MAVLink tlog, DJI SRT, NMEA, GPX), live MAVLink, pose interpolation."""
+"""Telemetry readers (tlog, DJI SRT, NMEA, GPX, ST 0601 KLV in TS), live MAVLink and NMEA, interpolation."""
 
 from __future__ import annotations
 
 from capture.errors import TelemetryError
+from capture.telemetry.klv import load_klv_ts
 from capture.telemetry.live import LiveTelemetry
 from capture.telemetry.load import load_telemetry
+from capture.telemetry.nmea_live import LiveNmea
 from capture.telemetry.track import PoseSeries, TelemetryTrack
 
-__all__ = ["LiveTelemetry", "PoseSeries", "TelemetryError", "TelemetryTrack", "load_telemetry"]
+__all__ = [
+    "LiveNmea",
+    "LiveTelemetry",
+    "PoseSeries",
+    "TelemetryError",
+    "TelemetryTrack",
+    "load_klv_ts",
+    "load_telemetry",
+]

@@ -16,24 +16,21 @@ only streams on request). Only the last ``history_s`` seconds are kept.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from types import TracebackType
 
-import numpy as np
 from pymavlink import mavutil
 
 from capture.errors import TelemetryError
+from capture.telemetry.live_track import LiveTrackSource
 from capture.telemetry.mavlink_samples import MavlinkSamples
-from capture.telemetry.track import PoseSeries, TelemetryTrack
-from capture.types import Pose
+from capture.telemetry.track import TelemetryTrack
 
 log = logging.getLogger(__name__)
 
 _SCHEMES = ("udp:", "udpin:", "udpout:", "udpbcast:", "tcp:", "tcpin:")
 
 
-class LiveTelemetry:
+class LiveTelemetry(LiveTrackSource):
     """Thread-safe growing telemetry track fed by a MAVLink link.
 
     ``pose_at``/``poses_at`` behave as on :class:`TelemetryTrack` for the data
@@ -43,50 +40,25 @@ class LiveTelemetry:
     def __init__(self, uri: str, *, history_s: float = 600.0, stream_rate_hz: int = 10) -> None:
         if not uri.startswith(_SCHEMES):
             raise TelemetryError(f"{uri}: not a MAVLink link (use udp:HOST:PORT, udpin:, udpout: or tcp:)")
-        self.uri = uri
+        super().__init__(uri)
         self.history_s = history_s
         self.stream_rate_hz = stream_rate_hz
         self.samples = MavlinkSamples(uri)
         self.messages_received = 0
         self.vehicle_system: int | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._conn: mavutil.mavfile | None = None
-        self._track: TelemetryTrack | None = None
-        self._track_version = -1
-        self._track_lock = threading.Lock()
-        self.error: BaseException | None = None
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> LiveTelemetry:
-        """Open the link and start the reader thread; raises TelemetryError if the link cannot open."""
-        if self._thread is not None:
-            return self
+    def _open_link(self) -> None:
         try:
             self._conn = mavutil.mavlink_connection(self.uri, source_system=255, source_component=190)
         except OSError as exc:
             raise TelemetryError(f"{self.uri}: cannot open MAVLink link: {exc}") from exc
-        self._thread = threading.Thread(target=self._run, name=f"LiveTelemetry({self.uri})", daemon=True)
-        self._thread.start()
-        return self
 
-    def close(self) -> None:
-        """Stop the reader and close the link (idempotent)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def _close_link(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-    def __enter__(self) -> LiveTelemetry:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- reader --------------------------------------------------------------------
     def _run(self) -> None:
@@ -135,39 +107,8 @@ class LiveTelemetry:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def wait_for_samples(self, n: int = 1, timeout_s: float = 10.0) -> bool:
-        """Block until ``n`` position samples have arrived; False on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while len(self.samples) < n:
-            if time.monotonic() > deadline or self.error is not None:
-                return False
-            time.sleep(0.02)
-        return True
+    def _version(self) -> int:
+        return self.samples.version
 
-    def track(self) -> TelemetryTrack | None:
-        """Snapshot of the data so far (rebuilt only when new samples arrived)."""
-        with self._track_lock:
-            version = self.samples.version
-            if version != self._track_version:
-                self._track = self.samples.to_track() if len(self.samples) else None
-                self._track_version = version
-            return self._track
-
-    def poses_at(self, times: np.ndarray, max_gap_s: float = 1.0) -> PoseSeries:
-        """As :meth:`TelemetryTrack.poses_at`; all unlocated before the first position."""
-        track = self.track()
-        return PoseSeries.unlocated(times) if track is None else track.poses_at(times, max_gap_s)
-
-    def pose_at(self, t: float, max_gap_s: float = 1.0) -> Pose | None:
-        track = self.track()
-        return None if track is None else track.pose_at(t, max_gap_s)
-
-    @property
-    def start_time_utc(self) -> float | None:
-        track = self.track()
-        return None if track is None else track.start_time_utc
-
-    @property
-    def end_time_utc(self) -> float | None:
-        track = self.track()
-        return None if track is None else track.end_time_utc
+    def _build_track(self) -> TelemetryTrack | None:
+        return self.samples.to_track() if len(self.samples) else None
