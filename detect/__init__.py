@@ -4,7 +4,11 @@ Public surface: :class:`Detections` (a batch of boxes for one frame, as NumPy
 arrays), :class:`DetectedFrame` (a frame with its detections),
 :class:`OnnxDetector` (Ultralytics YOLO ONNX exports run with ONNX Runtime),
 :func:`export_onnx` (weights -> ONNX with metadata; needs the ``train`` extra)
-and :class:`DetectError`.
+and :class:`DetectError`. Backends share the :class:`Detector` interface:
+:class:`OnnxDetector`, :class:`TensorRTDetector` (engines on an NVIDIA GPU) and
+:class:`UltralyticsDetector` (the reference); :func:`load_detector` picks one by
+file type. :func:`export_model` writes ONNX, INT8 ONNX, OpenVINO or TensorRT;
+:func:`quantize_onnx_int8` and :func:`evaluate_map50` are the INT8 tools.
 
 Example:
     >>> from detect import OnnxDetector  # doctest: +SKIP
@@ -14,9 +18,27 @@ Example:
 
 from __future__ import annotations
 
+from detect.detector import Detector
 from detect.errors import DetectError
+from detect.evaluate import evaluate_map50
 from detect.export import export_onnx
+from detect.factory import load_detector
 from detect.onnx_backend import OnnxDetector
+from detect.quantize import quantize_onnx_int8
+from detect.tensorrt_backend import TensorRTDetector
 from detect.types import DetectedFrame, Detections
+from detect.ultralytics_backend import UltralyticsDetector
 
-__all__ = ["DetectError", "DetectedFrame", "Detections", "OnnxDetector", "export_onnx"]
+__all__ = [
+    "DetectError",
+    "DetectedFrame",
+    "Detections",
+    "Detector",
+    "OnnxDetector",
+    "TensorRTDetector",
+    "UltralyticsDetector",
+    "evaluate_map50",
+    "export_onnx",
+    "load_detector",
+    "quantize_onnx_int8",
+]

@@ -45,7 +45,7 @@ def _pin_image_size(model: Any, imgsz: tuple[int, int]) -> None:
         dim.dim_value = size
 
 
-def _ensure_metadata(model: Any, required: dict[str, str]) -> list[str]:
+def ensure_metadata(model: Any, required: dict[str, str]) -> list[str]:
     """Fill in missing metadata keys; returns the keys added."""
     props = {p.key: p for p in model.metadata_props}
     added = []
@@ -119,7 +119,7 @@ def export_onnx(
             _pin_image_size(graph, size)
         stride = int(max(model.model.stride))  # type: ignore[union-attr]
         required = {"names": str(dict(model.names)), "imgsz": str(list(size)), "stride": str(stride)}
-        added = _ensure_metadata(graph, {**required, "task": "detect"})
+        added = ensure_metadata(graph, {**required, "task": "detect"})
         if added:
             _say(f"added missing metadata keys {added}")
         out.parent.mkdir(parents=True, exist_ok=True)

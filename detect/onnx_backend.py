@@ -8,63 +8,67 @@ Example:
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from capture import Frame
 from detect.errors import DetectError
-from detect.letterbox import LetterboxGeometry
 from detect.model_info import ModelInfo, read_model_info
-from detect.postprocess import KeptBoxes, decode_dense, decode_end2end
-from detect.preprocess import InputBatcher
-from detect.thresholds import model_class_thresholds
-from detect.types import DetectedFrame, Detections
-from taxonomy import ClassMapping, UnmappedClassError
+from detect.yolo_base import YoloDetectorBase
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PROVIDERS = ["CPUExecutionProvider"]
+# "auto": the fastest execution provider this onnxruntime build has, CPU always last as the fallback.
+AUTO_PROVIDER_ORDER = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "CPUExecutionProvider",
+)
+
+
+def resolve_providers(providers: Sequence[str] | str | None) -> list[str]:
+    """The execution providers to ask for: a list as given, ``"auto"`` = best available, None = CPU.
+
+    A named provider this onnxruntime lacks is an error naming what it has, never a silent CPU run.
+    """
+    available = ort.get_available_providers()
+    if providers is None:
+        return list(DEFAULT_PROVIDERS)
+    if providers == "auto":
+        return [p for p in AUTO_PROVIDER_ORDER if p in available]
+    wanted = [providers] if isinstance(providers, str) else list(providers)
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        raise DetectError(
+            f"execution providers {missing} are not available (this onnxruntime has {available})"
+        )
+    # Nodes a GPU or OpenVINO provider cannot take fall back to CPU, as ORT does with CPU listed.
+    return wanted if "CPUExecutionProvider" in wanted else [*wanted, "CPUExecutionProvider"]
 
 
 def _open_session(
-    path: Path, providers: list[str] | None, intra_op_threads: int | None
+    path: Path, providers: Sequence[str] | str | None, intra_op_threads: int | None
 ) -> ort.InferenceSession:
     if not path.is_file():
         raise DetectError(f"{path}: model file not found")
-    providers = providers or DEFAULT_PROVIDERS
-    missing = [p for p in providers if p not in ort.get_available_providers()]
-    if missing:
-        raise DetectError(
-            f"{path}: execution providers {missing} are not available "
-            f"(this onnxruntime has {ort.get_available_providers()})"
-        )
+    try:
+        chosen = resolve_providers(providers)
+    except DetectError as exc:
+        raise DetectError(f"{path}: {exc}") from None
     options = ort.SessionOptions()
     if intra_op_threads is not None:
         options.intra_op_num_threads = intra_op_threads
     try:
-        return ort.InferenceSession(str(path), options, providers=providers)
+        session = ort.InferenceSession(str(path), options, providers=chosen)
     except Exception as exc:  # ORT raises its own untyped pybind errors for unreadable graphs
         raise DetectError(f"{path}: ONNX Runtime cannot load the model: {exc}") from exc
-
-
-def _input_size(info: ModelInfo, imgsz: int | tuple[int, int] | None) -> tuple[int, int]:
-    """The letterbox target: the graph's fixed size, else ``imgsz``, else the export size in the metadata."""
-    wanted = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
-    if info.input_hw is not None:
-        if wanted is not None and tuple(wanted) != info.input_hw:
-            raise DetectError(
-                f"{info.path}: imgsz={imgsz} but the model input is fixed at {info.input_hw} (h, w); "
-                "re-export with dynamic image size to change it"
-            )
-        return info.input_hw
-    size = tuple(wanted) if wanted is not None else info.meta_imgsz
-    if size is None:
-        raise DetectError(f"{info.path}: input size is dynamic and there is no 'imgsz' metadata; pass imgsz=")
-    if len(size) != 2 or any(s <= 0 or s % info.stride for s in size):
-        raise DetectError(f"{info.path}: imgsz {size} must be two positive multiples of stride {info.stride}")
-    return int(size[0]), int(size[1])
+    log.info("%s: ONNX Runtime runs on %s (asked for %s)", path.name, session.get_providers()[0], chosen)
+    return session
 
 
 def _check_output(info: ModelInfo, session: ort.InferenceSession) -> None:
@@ -78,7 +82,7 @@ def _check_output(info: ModelInfo, session: ort.InferenceSession) -> None:
         )
 
 
-class OnnxDetector:
+class OnnxDetector(YoloDetectorBase):
     """A YOLO detection model (Ultralytics ONNX export) run with ONNX Runtime.
 
     Class names, stride and input size come from the ONNX metadata that Ultralytics writes; the names are
@@ -86,6 +90,7 @@ class OnnxDetector:
     :class:`~taxonomy.UnmappedClassError`. Pre- and post-processing match ``YOLO(onnx).predict()``
     (letterbox, class-aware NMS, boxes scaled back to the frame and clipped), except that NMS groups boxes
     by *taxonomy* class, so two model classes mapped to one taxonomy class do not report duplicates.
+    INT8 models from :func:`detect.quantize_onnx_int8` load the same way.
 
     Args:
         model_path: the ``.onnx`` file.
@@ -95,7 +100,9 @@ class OnnxDetector:
             (see :meth:`taxonomy.ClassMapping.build`).
         imgsz: letterbox size (int or (height, width)) for models with a dynamic input size; defaults to
             the export size. Must agree with a fixed input size.
-        providers: ONNX Runtime execution providers, default CPU.
+        providers: ONNX Runtime execution providers (e.g. ``["CUDAExecutionProvider"]``,
+            ``["OpenVINOExecutionProvider"]``), ``"auto"`` for the best one this build has, default CPU.
+            The one that runs is logged and kept in :attr:`provider`.
         intra_op_threads: ONNX Runtime intra-op threads (default: ORT's choice).
         max_det: boxes kept per frame at most.
 
@@ -110,7 +117,7 @@ class OnnxDetector:
         iou: float = 0.45,
         class_map: Mapping[str, str | None] | None = None,
         imgsz: int | tuple[int, int] | None = None,
-        providers: list[str] | None = None,
+        providers: Sequence[str] | str | None = None,
         intra_op_threads: int | None = None,
         max_det: int = 300,
         rect: bool = True,
@@ -121,78 +128,13 @@ class OnnxDetector:
         if max_det < 1:
             raise DetectError(f"max_det: must be at least 1, got {max_det!r}")
         self._session = _open_session(path, providers, intra_op_threads)
-        self.info = read_model_info(self._session, str(path))
-        try:
-            self.mapping = ClassMapping.build(self.info.names, class_map)
-        except UnmappedClassError as exc:
-            raise UnmappedClassError(f"{path}: {exc}") from None
+        info = read_model_info(self._session, str(path))
+        super().__init__(
+            info, conf=conf, iou=iou, class_map=class_map, imgsz=imgsz, max_det=max_det, rect=rect
+        )
         _check_output(self.info, self._session)
-        self.input_size = _input_size(self.info, imgsz)
-        self.iou = iou
-        self.max_det = max_det
-        self._class_conf = model_class_thresholds(conf, self.mapping)
-        # NMS groups are dense ranks of taxonomy ids: small offsets keep float32 boxes precise.
-        self._nms_group = np.unique(self.mapping.lookup, return_inverse=True)[1].astype(np.intp)
-        # Rectangular inference needs a graph whose height and width are dynamic.
-        self.rect = rect and self.info.input_hw is None
-        self._batchers: dict[tuple[int, int], InputBatcher] = {}
+        self.provider: str = self._session.get_providers()[0]
         self._output_name = self._session.get_outputs()[0].name
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The model's own class names, by model class index."""
-        return self.info.names
-
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect objects in BGR ``uint8`` frames; one :class:`Detections` per frame, in frame pixels.
-
-        Frames may differ in size. A dynamic-batch model runs them in one call; a static-batch model in
-        chunks of its batch size.
-        """
-        chunk = self.info.static_batch or max(len(images), 1)
-        results: list[Detections] = []
-        for start in range(0, len(images), chunk):
-            results.extend(self._detect_chunk(images[start : start + chunk], start))
-        return results
-
-    def detect_frames(self, frames: Sequence[Frame]) -> list[DetectedFrame]:
-        """:meth:`detect` on captured frames; ``inference_ms`` is the batch's wall time shared per frame."""
-        t0 = time.perf_counter()
-        detections = self.detect([f.image for f in frames])
-        per_frame_ms = (time.perf_counter() - t0) * 1000 / max(len(frames), 1)
-        return [DetectedFrame(f, d, per_frame_ms) for f, d in zip(frames, detections, strict=True)]
-
-    def _input_hw_for(self, images: Sequence[np.ndarray]) -> tuple[int, int]:
-        """The letterbox target of a batch: rectangular when all frames share one shape."""
-        if not self.rect or not images:
-            return self.input_size
-        shape = getattr(images[0], "shape", None)
-        if shape is None or len(shape) < 2 or any(getattr(im, "shape", None) != shape for im in images):
-            return self.input_size
-        return LetterboxGeometry.rect_input_hw(
-            (int(shape[0]), int(shape[1])), self.input_size, self.info.stride
-        )
-
-    def _batcher_for(self, input_hw: tuple[int, int]) -> InputBatcher:
-        batcher = self._batchers.get(input_hw)
-        if batcher is None:
-            batcher = self._batchers[input_hw] = InputBatcher(input_hw, self.info.input_dtype)
-        return batcher
-
-    def _detect_chunk(self, images: Sequence[np.ndarray], first_index: int) -> list[Detections]:
-        batcher = self._batcher_for(self._input_hw_for(images))
-        blob, geometries = batcher.prepare(images, self.info.static_batch, first_index)
-        pred = self._session.run([self._output_name], {self.info.input_name: blob})[0]
-        pred = np.asarray(pred[: len(images)], dtype=np.float32)
-        if self.info.end2end:
-            kept = decode_end2end(pred, self._class_conf, self.max_det)
-        else:
-            kept = decode_dense(pred, self._class_conf, self._nms_group, self.iou, self.max_det)
-        return [self._to_detections(k, g) for k, g in zip(kept, geometries, strict=True)]
-
-    def _to_detections(self, kept: KeptBoxes, geometry: LetterboxGeometry) -> Detections:
-        return Detections.from_arrays(
-            geometry.boxes_to_frame(kept.xyxy),
-            kept.score,
-            self.mapping.to_taxonomy(kept.model_class),
-        )
+    def _infer(self, blob: np.ndarray) -> np.ndarray:
+        return np.asarray(self._session.run([self._output_name], {self.info.input_name: blob})[0])
