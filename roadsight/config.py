@@ -80,6 +80,24 @@ class KafkaConfig(_Section):
     topic: str = "roadsight.geo-events"
 
 
+class CaptureConfig(_Section):
+    """How a video source is opened and kept alive (see :class:`capture.VideoSource`)."""
+
+    # "auto" probes: nvv4l2decoder (Jetson), nvh26xdec (NVIDIA), VA-API, else avdec; or an element name.
+    decoder: str = "auto"
+    # Live sources: jitter-buffer latency, RTSP transport (null: try UDP, then TCP).
+    latency_ms: int = Field(default=100, ge=0)
+    transport: Literal["tcp", "udp"] | None = None
+    # Live sources: no frame for this long = stalled: torn down and reconnected with backoff.
+    stall_timeout_s: float = Field(default=3.0, gt=0.0)
+    # Live sources: give up after this long without a connection (null: never give up).
+    max_reconnect_s: float | None = Field(default=None, gt=0.0)
+    # Live sources: an end-of-stream from the sender reconnects too (cameras that restart streams).
+    reconnect_on_eos: bool = False
+    # Scale in GStreamer to [width, height] before frames reach NumPy (null: as decoded).
+    output_size: tuple[int, int] | None = None
+
+
 class SourceConfig(_Section):
     """One camera: a video source and the telemetry that places its frames."""
 
@@ -92,6 +110,8 @@ class SourceConfig(_Section):
     start_time_utc: str | None = None
     # Measured video-to-telemetry offset, added to every frame time.
     time_offset_s: float = 0.0
+    # Default: the pipeline's capture section.
+    capture: CaptureConfig | None = None
 
 
 class PipelineConfig(_Section):
@@ -113,6 +133,7 @@ class PipelineConfig(_Section):
     start_time_utc: str | None = None
     time_offset_s: float = 0.0
     store: Path = Path("data/roadsight.gpkg")
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
@@ -144,6 +165,7 @@ class PipelineConfig(_Section):
                     camera=self.camera,
                     start_time_utc=self.start_time_utc,
                     time_offset_s=self.time_offset_s,
+                    capture=self.capture,
                 )
             ]
         return [
@@ -152,6 +174,7 @@ class PipelineConfig(_Section):
                     "source_id": s.source_id or f"cam{i}",
                     "camera": s.camera or self.camera,
                     "start_time_utc": s.start_time_utc or self.start_time_utc,
+                    "capture": s.capture or self.capture,
                     "time_offset_s": s.time_offset_s
                     if "time_offset_s" in s.model_fields_set
                     else self.time_offset_s,

@@ -35,7 +35,7 @@ from capture import (
 from detect import DetectedFrame, OnnxDetector
 from geo import CameraModel, GeoEvent, GeoreferenceStats, georeference
 from hardware import CameraProfile, load_camera_profile
-from roadsight.config import PipelineConfig, SamplingConfig, SourceConfig
+from roadsight.config import CaptureConfig, PipelineConfig, SamplingConfig, SourceConfig
 from stream import GeoPackageStore, KafkaEventSink
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,19 @@ class _Camera:
             start_time = self.telemetry.start_time_utc
         if start_time is not None:
             start_time += spec.time_offset_s
-        self.video = VideoSource(spec.source, self.source_id, start_time_utc=start_time)
+        opts = spec.capture or CaptureConfig()
+        self.video = VideoSource(
+            spec.source,
+            self.source_id,
+            start_time_utc=start_time,
+            decoder=opts.decoder,
+            latency_ms=opts.latency_ms,
+            transport=opts.transport,
+            stall_timeout_s=opts.stall_timeout_s,
+            max_reconnect_s=opts.max_reconnect_s,
+            reconnect_on_eos=opts.reconnect_on_eos,
+            output_size=opts.output_size,
+        )
 
     def start(self, ready: threading.Event) -> None:
         self._ready = ready
@@ -265,7 +277,7 @@ class _Camera:
         if self.video is not None:
             self.summary.frames_dropped = self.video.frames_dropped
             self.summary.frames_bad = self.video.frames_bad
-            self.summary.reconnects = getattr(self.video, "reconnects", 0)
+            self.summary.reconnects = self.video.reconnects
         if isinstance(self.sampler, DistanceSelector):
             self.summary.selection = self.sampler.counts.as_dict()
 
@@ -289,9 +301,8 @@ class _Camera:
 
     def close(self) -> None:
         self._stop.set()
-        stop_video = getattr(self.video, "stop", None)
-        if stop_video is not None:
-            stop_video()
+        if self.video is not None:
+            self.video.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self.video is not None:

@@ -127,3 +127,42 @@ def test_a_missing_source_is_named_before_any_work(drone_quick_mission: Path, tm
     # A missing file is a set-up error caught before any work: exit 2, naming the source.
     assert run.returncode == 2
     assert "video source of bad" in run.stdout + run.stderr
+
+
+def test_a_dead_stream_stops_alone_and_is_reported(drone_quick_mission: Path, tmp_path: Path) -> None:
+    """A live source that never comes back gives up after max_reconnect_s, named by its id;
+    the file source beside it runs to its end; the run exits 1 to say not everything ran."""
+    manifest = json.loads((drone_quick_mission / "scenario.json").read_text())
+    dead_port = free_port()
+    config = tmp_path / "one-dead.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "camera": manifest["camera_profile"],
+                "store": str(tmp_path / "s.gpkg"),
+                "sampling": {"mode": "all"},
+                "sources": [
+                    {
+                        "source_id": "dead",
+                        "source": f"rtsp://127.0.0.1:{dead_port}/mission?transport=tcp",
+                        "telemetry": str(drone_quick_mission / "telemetry.tlog"),
+                        "capture": {"max_reconnect_s": 2.0, "stall_timeout_s": 1.0},
+                    },
+                    {
+                        "source_id": "file",
+                        "source": str(drone_quick_mission / "video.mp4"),
+                        "telemetry": str(drone_quick_mission / "telemetry.tlog"),
+                    },
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    run = _run(config)
+    assert run.returncode == 1, run.stdout + run.stderr
+    summary = json.loads(run.stdout)
+    assert set(summary["errors"]) == {"dead"}
+    assert "dead" in summary["errors"]["dead"] or str(dead_port) in summary["errors"]["dead"]
+    assert summary["sources"]["dead"]["frames_decoded"] == 0
+    assert summary["sources"]["file"]["frames_decoded"] == manifest["video"]["frame_count"]
+    assert summary["sources"]["file"]["events"] > 0
