@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from capture import TelemetryError, TelemetryTrack, load_telemetry
+from capture.photos import PhotoFolderSource, load_photo_telemetry
 from capture.telemetry.angles import (
     euler_deg_to_quaternions,
     quaternion_multiply,
@@ -32,6 +33,7 @@ from capture.telemetry.slerp import interp_attitude_deg
 from hardware.sim import MissionPlan, plan_mission
 from hardware.sim.encode import H264Writer
 from hardware.sim.klv import mission_klv
+from hardware.sim.photos import write_survey_photos
 from hardware.sim.scenario import Platform
 from hardware.sim.sidecars import write_gpx, write_nmea, write_srt
 from hardware.sim.tlog import write_tlog
@@ -446,3 +448,82 @@ def test_live_nmea_rejects_bad_uris_and_is_unlocated_before_data() -> None:
     assert live.pose_at(1e9) is None and not live.poses_at(np.array([1e9])).located.any()
     with pytest.raises(TelemetryError, match="cannot connect"):
         live.start()
+
+
+# -- DJI survey stills: EXIF + XMP ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory: pytest.TempPathFactory) -> tuple[MissionPlan, list[Path], np.ndarray]:
+    plan = plan_mission("drone_quick", 0)
+    every_n = 7
+    paths = write_survey_photos(plan, 0, tmp_path_factory.mktemp("survey"), every_n=every_n)
+    return plan, paths, np.arange(0, len(plan.frames.t), every_n)
+
+
+def test_photo_telemetry_matches_the_trajectory(survey: tuple[MissionPlan, list[Path], np.ndarray]) -> None:
+    plan, paths, idx = survey
+    frames = plan.frames
+    track = load_photo_telemetry(paths[0].parent)
+    assert len(track) == len(paths) == len(idx)
+    s = track.samples
+    np.testing.assert_allclose(s.time_utc, plan.scenario.start_posix + frames.t[idx], atol=1e-3)
+    xy = plan.world.to_local(np.column_stack([s.lon, s.lat]))
+    assert np.hypot(*(xy - frames.xy[idx]).T).max() < 0.01
+    np.testing.assert_allclose(s.alt_agl, frames.camera_height[idx], atol=1e-6)
+    for got, want in (
+        ((s.roll, s.pitch, s.yaw), (frames.roll_deg, frames.pitch_deg, frames.yaw_deg)),
+        (
+            (s.camera_roll, s.camera_pitch, s.camera_yaw),
+            (frames.camera_roll_deg, frames.camera_pitch_deg, frames.camera_yaw_deg),
+        ),
+    ):
+        q_got = euler_deg_to_quaternions(*got)
+        q_want = euler_deg_to_quaternions(*(w[idx] for w in want))
+        assert geodesic_deg(q_got, q_want).max() < 1e-5
+    shifted = load_photo_telemetry(paths, utc_offset_s=8 * 3600)  # DJI: local time, offset given
+    np.testing.assert_allclose(shifted.samples.time_utc, s.time_utc - 8 * 3600)
+
+
+def test_photo_folder_source_yields_posed_frames_in_time_order(
+    survey: tuple[MissionPlan, list[Path], np.ndarray],
+) -> None:
+    plan, paths, idx = survey
+    with PhotoFolderSource(paths[0].parent, "m3e") as source:
+        frames = list(source)
+    assert len(frames) == len(paths) and source.unreadable == 0
+    assert [f.index for f in frames] == list(range(len(paths)))
+    t = plan.scenario.start_posix + plan.frames.t[idx]
+    np.testing.assert_allclose([f.time_utc for f in frames], t, atol=1e-3)
+    np.testing.assert_allclose([f.pts_ns for f in frames], (t - t[0]) * 1e9, atol=1e6)
+    first = frames[1]
+    assert first.source_id == "m3e" and first.pose is not None
+    assert first.pose.camera_pitch == pytest.approx(float(plan.frames.camera_pitch_deg[idx[1]]), abs=1e-6)
+    rendered = plan.render_frame(int(idx[1]))  # the JPEG holds the rendered view (before the video look)
+    assert first.image.shape == rendered.shape
+    assert np.abs(first.image.astype(int) - rendered).mean() < 4.0  # JPEG quality 92
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement", "field"),
+    [  # same-length edits: the JPEG segment lengths stay right
+        (rb'(GpsLatitude=")\+3', rb"\1x3", "XMP drone-dji:GpsLatitude is not a number"),
+        (rb'(FlightYawDegree=")[+-]', rb"\1?", "XMP drone-dji:FlightYawDegree is not a number"),
+        (rb"(\d{4}):(\d\d):(\d\d \d\d:\d\d:\d\d)", rb"\1-\2-\3", "EXIF DateTimeOriginal"),
+        (rb"</x:xmpmeta>", b"</x:xmpmetaX", "XMP: not valid XML"),
+    ],
+)
+def test_malformed_photo_metadata_names_file_and_field(
+    survey: tuple[MissionPlan, list[Path], np.ndarray],
+    tmp_path: Path,
+    pattern: bytes,
+    replacement: bytes,
+    field: str,
+) -> None:
+    data = survey[1][2].read_bytes()
+    corrupted, n = re.subn(pattern, replacement, data)
+    assert n >= 1 and len(corrupted) == len(data)
+    bad = tmp_path / "DJI_0099.JPG"
+    bad.write_bytes(corrupted)
+    with pytest.raises(TelemetryError, match=rf"^{re.escape(str(bad))}: .*{re.escape(field)}"):
+        load_photo_telemetry([bad])
