@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures_pipeline import cached_mission
 
 from capture import TelemetryError, TelemetryTrack, load_telemetry
 from capture.photos import PhotoFolderSource, load_photo_telemetry
@@ -527,3 +528,18 @@ def test_malformed_photo_metadata_names_file_and_field(
     bad.write_bytes(corrupted)
     with pytest.raises(TelemetryError, match=rf"^{re.escape(str(bad))}: .*{re.escape(field)}"):
         load_photo_telemetry([bad])
+
+
+@pytest.mark.parametrize("scenario", ["drone_quick", "vehicle_quick"])
+def test_generated_missions_carry_st0601_klv_in_their_ts(scenario: str) -> None:
+    mission = cached_mission(scenario, 0)
+    klv = load_telemetry(mission / "video.ts")
+    tlog = load_telemetry(mission / "telemetry.tlog")
+    np.testing.assert_allclose(klv.samples.time_utc, tlog.samples.time_utc, atol=1e-6)
+    at = np.linspace(klv.start_time_utc, klv.end_time_utc, 97)
+    a, b = klv.poses_at(at), tlog.poses_at(at)
+    m_per_deg = 111_195.0
+    north = (a.lat - b.lat) * m_per_deg
+    east = (a.lon - b.lon) * m_per_deg * np.cos(np.radians(b.lat))
+    assert np.hypot(north, east).max() < 0.02  # both quantise: 1e-7 deg (tlog), 2^-32 of 360 deg (KLV)
+    assert np.isfinite(a.camera_pitch).all() == (scenario == "drone_quick")
