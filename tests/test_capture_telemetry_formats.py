@@ -30,8 +30,9 @@ from capture.telemetry.angles import (
 )
 from capture.telemetry.klv import UAS_LOCAL_SET_KEY, read_klv_ts
 from capture.telemetry.nmea_live import LiveNmea
+from capture.telemetry.offset import estimate_time_offset, image_rotation_deg
 from capture.telemetry.slerp import interp_attitude_deg
-from hardware.sim import MissionPlan, plan_mission
+from hardware.sim import MissionPlan, load_scenario, plan_mission
 from hardware.sim.encode import H264Writer
 from hardware.sim.klv import mission_klv
 from hardware.sim.photos import write_survey_photos
@@ -543,3 +544,45 @@ def test_generated_missions_carry_st0601_klv_in_their_ts(scenario: str) -> None:
     east = (a.lon - b.lon) * m_per_deg * np.cos(np.radians(b.lat))
     assert np.hypot(north, east).max() < 0.02  # both quantise: 1e-7 deg (tlog), 2^-32 of 360 deg (KLV)
     assert np.isfinite(a.camera_pitch).all() == (scenario == "drone_quick")
+
+
+# -- video-to-telemetry offset from image rotation vs heading change --------------------------------
+
+
+@pytest.fixture(scope="module")
+def nadir_flight() -> tuple[MissionPlan, np.ndarray]:
+    """20 s of the small drone scenario (10 fps) and the picture's rotation between its frames."""
+    sc = load_scenario("drone_quick")
+    sc = sc.model_copy(update={"duration_s": 20.0, "road": sc.road.model_copy(update={"length_m": 200.0})})
+    plan = plan_mission(sc, 0)
+    return plan, image_rotation_deg(plan.render_frame(i) for i in range(len(plan.frames.t)))
+
+
+@pytest.mark.parametrize("true_offset_s", [0.37, -1.3])
+def test_time_offset_is_recovered_from_image_rotation(
+    nadir_flight: tuple[MissionPlan, np.ndarray], true_offset_s: float
+) -> None:
+    plan, rotation = nadir_flight
+    traj, start = plan.trajectory, plan.scenario.start_posix
+    tele = traj.state(traj.telemetry_times())
+    late = TelemetryTrack.from_columns(  # the telemetry clock runs true_offset_s ahead of the video's
+        "late",
+        time_utc=start + tele.t + true_offset_s,
+        lat=np.full_like(tele.t, 30.0),
+        lon=np.full_like(tele.t, 120.0),
+        yaw=tele.yaw_deg,
+        camera_roll=tele.camera_roll_deg,
+        camera_pitch=tele.camera_pitch_deg,
+        camera_yaw=tele.camera_yaw_deg,
+    )
+    estimate = estimate_time_offset(late, start + plan.frames.t, rotation, max_offset_s=2.0)
+    assert estimate.correlation > 0.8
+    assert estimate.offset_s == pytest.approx(true_offset_s, abs=0.05)  # half a frame interval at 10 fps
+
+
+def test_time_offset_needs_a_turning_camera(nadir_flight: tuple[MissionPlan, np.ndarray]) -> None:
+    plan, rotation = nadir_flight
+    t = plan.scenario.start_posix + np.arange(0.0, 21.0, 0.1)
+    still = TelemetryTrack.from_columns("still", time_utc=t, lat=np.zeros_like(t), lon=np.zeros_like(t))
+    with pytest.raises(TelemetryError, match="heading never changes"):
+        estimate_time_offset(still, plan.scenario.start_posix + plan.frames.t, rotation, max_offset_s=0.5)

@@ -7,14 +7,18 @@ from capture.telemetry.klv import load_klv_ts
 from capture.telemetry.live import LiveTelemetry
 from capture.telemetry.load import load_telemetry
 from capture.telemetry.nmea_live import LiveNmea
+from capture.telemetry.offset import OffsetEstimate, estimate_time_offset, image_rotation_deg
 from capture.telemetry.track import PoseSeries, TelemetryTrack
 
 __all__ = [
     "LiveNmea",
     "LiveTelemetry",
+    "OffsetEstimate",
     "PoseSeries",
     "TelemetryError",
     "TelemetryTrack",
+    "estimate_time_offset",
+    "image_rotation_deg",
     "load_klv_ts",
     "load_telemetry",
 ]
