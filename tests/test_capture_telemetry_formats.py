@@ -43,6 +43,7 @@ from hardware.sim.trajectory import PlatformState
 
 SCENARIOS = ("drone_sample", "vehicle_sample")
 POSITION_TOLERANCE_M = 0.1  # issue 3 acceptance, 10 Hz telemetry
+START = 1_767_261_600.0  # 2026-01-01T10:00:00Z
 # The simulated attitude jitter is a sum of sinusoids of total amplitude j <= 0.5 deg below
 # 0.6 Hz (yaw: 2j below 0.2 Hz), so |angular acceleration| <= 0.5 (2 pi 0.6)^2 + 1.0 (2 pi 0.2)^2
 # ~ 8.7 deg/s^2 per rotation; interpolating over dt = 0.1 s errs by at most a dt^2 / 8 ~ 0.011 deg
@@ -586,3 +587,40 @@ def test_time_offset_needs_a_turning_camera(nadir_flight: tuple[MissionPlan, np.
     still = TelemetryTrack.from_columns("still", time_utc=t, lat=np.zeros_like(t), lon=np.zeros_like(t))
     with pytest.raises(TelemetryError, match="heading never changes"):
         estimate_time_offset(still, plan.scenario.start_posix + plan.frames.t, rotation, max_offset_s=0.5)
+
+
+def _ts_packet(pid: int, payload: bytes, *, start: bool) -> bytes:
+    """One 188-byte TS packet; a short payload is padded by adaptation-field stuffing."""
+    head = bytes([0x47, (0x40 if start else 0) | (pid >> 8), pid & 0xFF])
+    if len(payload) == 184:
+        return head + b"\x10" + payload
+    stuffing = 183 - len(payload)  # adaptation field length byte + flags + 0xFF bytes
+    field = bytes([stuffing]) + (b"\x00" + b"\xff" * (stuffing - 1) if stuffing else b"")
+    return head + b"\x30" + field + payload
+
+
+def _psi(table_id: int, body: bytes) -> bytes:
+    length = len(body) + 4  # + CRC (not checked by the reader)
+    return b"\x00" + bytes([table_id, 0xB0 | (length >> 8), length & 0xFF]) + body + b"\x00" * 4
+
+
+def test_synchronous_klv_metadata_stream_is_read(tmp_path: Path) -> None:
+    """Stream type 0x15 (ST 1402 synchronous KLV): metadata AU cells inside PES packets of stream 0xFC."""
+    from hardware.sim.klv import encode_uas_local_set
+
+    pat = _psi(0x00, b"\x00\x01\xc1\x00\x00" + b"\x00\x01\xf0\x00")  # program 1 -> PMT PID 0x1000
+    pmt = _psi(0x02, b"\x00\x01\xc1\x00\x00\xe1\x01\xf0\x00" + b"\x15\xe1\x01\xf0\x00")  # KLV on 0x101
+    packets = [_ts_packet(0x0000, pat, start=True), _ts_packet(0x1000, pmt, start=True)]
+    for k in range(3):
+        ls = encode_uas_local_set({2: (START + k * 0.1) * 1e6, 5: 10.0 * k, 13: 30.0, 14: 120.0 + 1e-5 * k})
+        cell = bytes([0, k, 0xDF]) + len(ls).to_bytes(2, "big") + ls
+        pes_body = b"\x84\x80\x05" + b"\x21\x00\x01\x00\x01" + cell  # flags, PTS only
+        pes = b"\x00\x00\x01\xfc" + len(pes_body).to_bytes(2, "big") + pes_body
+        packets.append(_ts_packet(0x0101, pes, start=True))
+    ts = tmp_path / "sync.ts"
+    ts.write_bytes(b"".join(packets))
+    track = load_telemetry(ts)
+    assert len(track) == 3
+    np.testing.assert_allclose(track.samples.time_utc, START + np.array([0.0, 0.1, 0.2]), atol=1e-6)
+    np.testing.assert_allclose(track.samples.yaw, [0.0, 10.0, 20.0], atol=360 / 65535)
+    np.testing.assert_allclose(track.samples.lon, 120.0 + 1e-5 * np.arange(3), atol=1e-7)
