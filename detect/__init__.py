@@ -22,6 +22,7 @@ from detect.detector import Detector
 from detect.errors import DetectError
 from detect.evaluate import evaluate_map50
 from detect.export import export_onnx
+from detect.export_formats import export_model
 from detect.factory import load_detector
 from detect.onnx_backend import OnnxDetector
 from detect.quantize import quantize_onnx_int8
@@ -38,6 +39,7 @@ __all__ = [
     "TensorRTDetector",
     "UltralyticsDetector",
     "evaluate_map50",
+    "export_model",
     "export_onnx",
     "load_detector",
     "quantize_onnx_int8",

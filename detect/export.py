@@ -57,6 +57,24 @@ def ensure_metadata(model: Any, required: dict[str, str]) -> list[str]:
     return added
 
 
+def load_staged_yolo(weights: Path, tmp: Path, stem: str) -> Any:
+    """``ultralytics.YOLO`` on a copy of ``weights`` in ``tmp`` (Ultralytics writes its exports next to
+    the weights: working on a copy leaves nothing beside the originals); checks it is a detector."""
+    if not weights.is_file():
+        raise DetectError(f"{weights}: weights file not found")
+    try:
+        from ultralytics import YOLO
+    except ImportError as exc:
+        raise DetectError(f"export needs the training extra (pip install 'roadsight[train]'): {exc}") from exc
+    staged = tmp / f"{stem}{weights.suffix}"
+    shutil.copyfile(weights, staged)
+    _say(f"loading {weights}")
+    model = YOLO(str(staged))
+    if model.task != "detect":
+        raise DetectError(f"{weights}: task is {model.task!r}; only detection models can be exported")
+    return model
+
+
 def export_onnx(
     weights: Path,
     out: Path,
@@ -84,19 +102,12 @@ def export_onnx(
         raise DetectError(f"{weights}: weights file not found")
     try:
         import onnx
-        from ultralytics import YOLO
     except ImportError as exc:
         raise DetectError(f"export needs the training extra (pip install 'roadsight[train]'): {exc}") from exc
     size = (imgsz, imgsz) if isinstance(imgsz, int) else (int(imgsz[0]), int(imgsz[1]))
 
     with tempfile.TemporaryDirectory(prefix="roadsight-export-") as tmp:
-        # Ultralytics writes next to the weights; work on a copy so nothing beside them is overwritten.
-        staged = Path(tmp) / f"{out.stem}{weights.suffix}"
-        shutil.copyfile(weights, staged)
-        _say(f"loading {weights}")
-        model = YOLO(str(staged))
-        if model.task != "detect":
-            raise DetectError(f"{weights}: task is {model.task!r}; only detection models can be exported")
+        model = load_staged_yolo(weights, Path(tmp), out.stem)
         _say(f"exporting to ONNX: imgsz={size} dynamic_batch={dynamic_batch} simplify={simplify} half={half}")
         try:
             produced = Path(
@@ -117,7 +128,7 @@ def export_onnx(
         graph = onnx.load(str(produced))
         if dynamic_batch:
             _pin_image_size(graph, size)
-        stride = int(max(model.model.stride))  # type: ignore[union-attr]
+        stride = int(max(model.model.stride))
         required = {"names": str(dict(model.names)), "imgsz": str(list(size)), "stride": str(stride)}
         added = ensure_metadata(graph, {**required, "task": "detect"})
         if added:

@@ -217,6 +217,7 @@ def quantize_onnx_int8(
         raise DetectError(f"INT8 quantization needs onnx (pip install 'roadsight[train]'): {exc}") from exc
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    calibrate_method = _calibration_method(method)
     model, out, calibration_frames_dir = Path(model), Path(out), Path(calibration_frames_dir)
     if not model.is_file():
         raise DetectError(f"{model}: model file not found")
@@ -261,7 +262,7 @@ def quantize_onnx_int8(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 nodes_to_exclude=excluded,
-                calibrate_method=_calibration_method(method),
+                calibrate_method=calibrate_method,
                 extra_options=extra,
             )
         except DetectError:
