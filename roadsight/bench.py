@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,106 @@ def bench_model(report: BenchReport, model: Path, frame_hw: tuple[int, int], rep
     )
 
 
+INT8_DATA_SEED = 2000  # test-range worlds the starter model never saw (it was trained on seed 1000)
+
+
+def _int8_dataset(work: Path, n_calib: int, n_val: int) -> Path:
+    """Test-range frames at 960x540: ``train`` split to calibrate on, ``val`` split to score on.
+
+    The two splits are rendered from different worlds, so no validation frame (nor its world) is
+    ever seen by the calibration. Cached in ``work`` by size and seed.
+    """
+    from hardware.sim.dataset import generate_dataset
+
+    root = work / f"int8-testrange-s{INT8_DATA_SEED}-c{n_calib}-v{n_val}"
+    if not (root / "data.yaml").is_file():
+        generate_dataset(root, n_train=n_calib, n_val=n_val, seed=INT8_DATA_SEED, imgsz=960, progress=False)
+    return root
+
+
+def _interleaved_ms(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median milliseconds of each callable, run in turn (A, B, A, B, ...) so load drifts hit all alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for fn in runs.values():
+        fn()  # warm-up
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            times[name].extend(_timed(fn, 1))
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}
+
+
+def bench_int8(
+    report: BenchReport, model: Path, work: Path, *, quick: bool, progress: Callable[[str], None]
+) -> None:
+    """INT8 (static QDQ, calibrated on test-range frames) vs FP32 ONNX Runtime: speed and mAP50."""
+    import cv2
+    import yaml
+
+    from detect import OnnxDetector, evaluate_map50, quantize_onnx_int8
+
+    n_calib, n_val, rounds = (16, 40, 6) if quick else (64, 200, 20)
+    data = _int8_dataset(work, n_calib, n_val)
+    names = yaml.safe_load((data / "data.yaml").read_text(encoding="utf-8"))["names"]
+    class_names = [names[i] for i in sorted(names)]
+    int8_path = work / f"{model.stem}-int8.onnx"
+    progress(f"INT8: calibrating on {n_calib} test-range frames ...")
+    quantize_onnx_int8(model, data / "images" / "train", int8_path, max_frames=n_calib, progress=False)
+    frame = np.asarray(cv2.imread(str(sorted((data / "images" / "val").glob("*.jpg"))[0])))
+    for threads in (None, 1):
+        fp32, int8 = (OnnxDetector(p, intra_op_threads=threads) for p in (model, int8_path))
+        input_hw = fp32._input_hw_for([frame])
+        blob = np.random.default_rng(0).random((1, 3, *input_hw), dtype=np.float32)
+        feed = {fp32.info.input_name: blob}
+        model_ms = _interleaved_ms(
+            {"fp32": partial(fp32._session.run, None, feed), "int8": partial(int8._session.run, None, feed)},
+            rounds,
+        )
+        how = f"{input_hw[1]}x{input_hw[0]}, {'1 thread' if threads else 'default threads'}"
+        if threads is None:
+            detector_ms = _interleaved_ms(
+                {"fp32": partial(fp32.detect, [frame]), "int8": partial(int8.detect, [frame])}, rounds
+            )
+            for kind in ("fp32", "int8"):
+                report.add(
+                    f"{kind.upper()} ONNX Runtime model",
+                    1000 / model_ms[kind],
+                    "frames/s",
+                    f"{model_ms[kind]:.1f} ms at {how}, median of {rounds} interleaved",
+                )
+            report.add(
+                "INT8 / FP32 speed, detector (letterbox + model + NMS)",
+                100 * detector_ms["fp32"] / detector_ms["int8"],
+                "%",
+                f"{detector_ms['fp32']:.1f} vs {detector_ms['int8']:.1f} ms per 960x540 frame",
+            )
+        report.add(
+            f"INT8 / FP32 speed, model only ({'1 thread' if threads else 'default threads'})",
+            100 * model_ms["fp32"] / model_ms["int8"],
+            "%",
+            f"{model_ms['fp32']:.1f} vs {model_ms['int8']:.1f} ms, {how}; target >= 160 %",
+        )
+    progress(f"INT8: mAP50 of both on {n_val} validation frames ...")
+    scores = {}
+    for kind, path in (("FP32", model), ("INT8", int8_path)):
+        detector = OnnxDetector(path, conf=0.001, iou=0.7)  # Ultralytics' val settings
+        result = evaluate_map50(
+            detector, data / "images" / "val", data / "labels" / "val", class_names=class_names
+        )
+        scores[kind] = result.map50
+        report.add(
+            f"{kind} mAP50, test-range validation",
+            100 * result.map50,
+            "%",
+            f"{result.images} frames 960x540 (seed {INT8_DATA_SEED}), {result.labels} objects, conf 0.001",
+        )
+    report.add(
+        "INT8 mAP50 drop",
+        100 * (scores["FP32"] - scores["INT8"]),
+        "points",
+        f"calibrated on {n_calib} other frames (other worlds); target <= 2 points",
+    )
+
+
 def bench_geo(report: BenchReport, n: int) -> None:
     from geo import bench_georeference
 
@@ -209,6 +310,8 @@ def run_bench(
     report = BenchReport(machine_description(), command, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     progress("model alone and detector ...")
     bench_model(report, model, (1080, 1920), repeat=5 if quick else 30)
+    progress("INT8 vs FP32 ONNX Runtime ...")
+    bench_int8(report, model, work, quick=quick, progress=progress)
     progress("geo-referencing ...")
     bench_geo(report, 20_000 if quick else 200_000)
     progress("store ...")
