@@ -624,3 +624,22 @@ def test_synchronous_klv_metadata_stream_is_read(tmp_path: Path) -> None:
     np.testing.assert_allclose(track.samples.time_utc, START + np.array([0.0, 0.1, 0.2]), atol=1e-6)
     np.testing.assert_allclose(track.samples.yaw, [0.0, 10.0, 20.0], atol=360 / 65535)
     np.testing.assert_allclose(track.samples.lon, 120.0 + 1e-5 * np.arange(3), atol=1e-7)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_sample_mission_files_place_every_frame_within_10_cm(scenario: str) -> None:
+    """The acceptance on the generated sample missions themselves (cached; shared with the pipeline tests)."""
+    mission = cached_mission(scenario, 0)
+    plan = plan_mission(scenario, 0)
+    frames, start = plan.frames, plan.scenario.start_posix
+    names = [
+        n for n in ("telemetry.tlog", "video.SRT", "telemetry.nmea", "video.ts") if (mission / n).exists()
+    ]
+    assert len(names) == 3
+    for name in names:
+        poses = load_telemetry(mission / name).poses_at(start + frames.t, max_gap_s=0.2)
+        assert poses.located.all(), name
+        xy = plan.world.to_local(np.column_stack([poses.lon, poses.lat]))
+        error = np.hypot(*(xy - frames.xy).T)
+        assert error.max() < POSITION_TOLERANCE_M, f"{name}: {error.max():.3f} m"
