@@ -21,7 +21,9 @@ serving one client, or an SRT listener, does not allow. So those pipelines keep
 ``decodebin`` and :class:`DecoderSteering` answers its ``autoplug-select``
 signal per pipeline: for an H.264/H.265 stream every other video decoder offered
 before the chosen one is skipped, so the chosen one is tried first; decoders
-offered after it stay available as fallbacks should it fail to start. Nothing
+offered after it stay available as fallbacks should it fail to start, and when
+the chosen one cannot take the stream's caps at all (a profile it lacks)
+decodebin chooses as usual. Nothing
 global changes (no plugin ranks are touched), so two sources in one process may
 prefer different decoders. RTP sources know their codec from the URI, and their
 pipeline names the decoder directly. An explicit decoder for other sources is
@@ -115,7 +117,8 @@ class DecoderSteering:
     """Makes one ``decodebin`` try the chosen H.264/H.265 decoder first (see the module docstring).
 
     Connect with ``decodebin.connect("autoplug-select", steering.on_autoplug_select)``.
-    Choices are made once per codec, on the first stream of that codec.
+    Choices are made once per codec, on the first stream of that codec; ``preference``
+    (an element name) applies to the codecs it decodes, the others are probed.
     """
 
     def __init__(self, preference: str | None = None, context: str = "") -> None:
@@ -125,12 +128,17 @@ class DecoderSteering:
         self._chosen_offered: set[str] = set()  # pads on which the chosen decoder has been offered
 
     def choice(self, codec: str) -> DecoderChoice:
+        """The decoder for ``codec``: the preferred element where it decodes that codec, else auto."""
         if codec not in self._choices:
-            self._choices[codec] = choose_decoder(codec, self.preference)
+            preferred = Gst.ElementFactory.find(self.preference) if self.preference else None
+            applies = preferred is not None and preferred.can_sink_any_caps(
+                Gst.Caps.from_string(f"video/x-{codec}")
+            )
+            self._choices[codec] = choose_decoder(codec, self.preference if applies else None)
         return self._choices[codec]
 
     def on_autoplug_select(
-        self, _bin: Gst.Element, pad: Gst.Pad, caps: Gst.Caps, factory: Gst.ElementFactory
+        self, _bin: Gst.Element | None, pad: Gst.Pad, caps: Gst.Caps, factory: Gst.ElementFactory
     ) -> int:
         codec = _CAPS_CODEC.get(caps.get_structure(0).get_name()) if caps.get_size() else None
         if codec is None or not is_video_decoder(factory):
@@ -140,6 +148,9 @@ class DecoderSteering:
         except CaptureError as exc:  # nothing of ours installed: let decodebin pick what it has
             log.warning("%s: %s", self.context, exc)
             return _AUTOPLUG_TRY
+        chosen_factory = Gst.ElementFactory.find(chosen)
+        if chosen_factory is None or not chosen_factory.can_sink_any_caps(caps):
+            return _AUTOPLUG_TRY  # e.g. openh264dec is offered no High profile: the others may take it
         key = f"{pad.get_path_string()}:{codec}"
         if factory.get_name() == chosen:
             self._chosen_offered.add(key)

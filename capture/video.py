@@ -38,8 +38,9 @@ iteration within about 0.2 s, also while it waits in a backoff.
 
 Bad data in files: frames the decoder cannot decode are counted in
 ``frames_bad`` (the decoder's ``max-errors`` is lifted so it keeps going); a
-file that cannot be read at all (no ``moov`` in a truncated MP4, not a video)
-raises :class:`CaptureError`; an error after some frames (a truncated file)
+file that cannot be read at all (not a video; an MP4 cut off before its
+``moov`` index was written, checked up front by :mod:`capture.isobmff`) raises
+:class:`CaptureError`; an error after some frames (a truncated file)
 ends the iteration cleanly, logged, counted as one bad frame and recorded in
 ``end_reason``.
 """
@@ -50,6 +51,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 
 import gi
@@ -58,6 +60,7 @@ from capture.decoders import DecoderSteering, choose_decoder, is_video_decoder
 from capture.errors import CaptureError
 from capture.gst_buffer import VideoLayout, buffer_to_array
 from capture.gst_registry import bin_elements, require_elements
+from capture.isobmff import missing_index_reason
 from capture.types import Frame
 from capture.video_pipeline import (
     DECODEBIN_NAME,
@@ -179,6 +182,10 @@ class VideoSource:
         self.reconnect = self._source.is_live if reconnect is None else reconnect and self._source.is_live
         context = f"{uri} (source {source_id})"
         require_elements(source_elements(self._source), context)
+        if self._source.kind == "file":
+            reason = missing_index_reason(Path(self._source.location))
+            if reason is not None:
+                raise CaptureError(f"{context}: unreadable MP4: {reason}")
         self._steering: DecoderSteering | None = None
         if self._source.kind == "rtp":
             assert self._source.codec is not None
@@ -521,9 +528,24 @@ class VideoSource:
         return self._layout
 
     def _count_drops(self, pts: int) -> None:
-        if self.is_live and self._last_pts is not None and self._frame_ns:
-            missing = round((pts - self._last_pts) / self._frame_ns) - 1
-            self.frames_dropped += max(0, missing)
+        """Frames missing from the PTS sequence (estimated from the frame rate).
+
+        Live: dropped (the appsink's latest-frame policy, network loss). Files: bad,
+        since nothing drops frames of a file but data the demuxer or decoder could
+        not use (corruption).
+        """
+        if self._last_pts is not None and self._frame_ns:
+            missing = max(0, round((pts - self._last_pts) / self._frame_ns) - 1)
+            if self.is_live:
+                self.frames_dropped += missing
+            elif missing:
+                log.warning(
+                    "video %s: %d frames missing before pts %.3f s (undecodable data)",
+                    self.source_id,
+                    missing,
+                    pts / Gst.SECOND,
+                )
+                self.frames_bad += missing
         self._last_pts = pts
 
     def _time_utc(self, sample: Gst.Sample, buffer: Gst.Buffer, pts: int) -> float:
