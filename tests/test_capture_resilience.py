@@ -43,8 +43,32 @@ def start_rtsp_server(mission: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", SERVE, str(mission), str(port)], cwd=REPO)
 
 
-def start_rtp_sender(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["gst-launch-1.0", "-q", *RTP_SENDER.format(port=port).split()])
+class RtpCamera:
+    """A real RTP sender on a local port and a :class:`Reader` of it; ``with`` stops both."""
+
+    def __init__(self, source_id: str, stall_timeout_s: float) -> None:
+        self.port = free_port(socket.SOCK_DGRAM)
+        uri = f"rtp://127.0.0.1:{self.port}"
+        self.source = VideoSource(uri, source_id, stall_timeout_s=stall_timeout_s, timeout_s=30)
+        self.reader = Reader(self.source)
+        self.sender: subprocess.Popen[bytes] | None = None
+
+    def start_sender(self) -> None:
+        self.sender = subprocess.Popen(["gst-launch-1.0", "-q", *RTP_SENDER.format(port=self.port).split()])
+
+    def kill_sender(self) -> None:
+        if self.sender is not None:
+            self.sender.kill()
+            self.sender.wait(timeout=10)
+
+    def __enter__(self) -> RtpCamera:
+        self.start_sender()
+        self.reader.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.source.stop()
+        self.kill_sender()
 
 
 def wait_for_tcp(port: int, timeout_s: float) -> float:
@@ -146,28 +170,19 @@ def test_rtsp_server_killed_and_restarted_capture_resumes_within_5_s(drone_quick
 
 
 def test_rtp_stall_watchdog_reconnects_when_the_sender_returns() -> None:
-    port = free_port(socket.SOCK_DGRAM)
-    source = VideoSource(f"rtp://127.0.0.1:{port}", "rtp-cam", stall_timeout_s=1.0, timeout_s=15)
-    reader = Reader(source)
-    sender = start_rtp_sender(port)
-    try:
-        reader.start()
+    with RtpCamera("rtp-cam", stall_timeout_s=1.0) as camera:
+        reader = camera.reader
         reader.wait_frames(10, timeout_s=15)
-        sender.kill()
-        sender.wait(timeout=10)
+        camera.kill_sender()
         time.sleep(2.0)  # longer than stall_timeout_s: the watchdog tears the pipeline down
         n_before = len(reader.frames)
-        sender = start_rtp_sender(port)
+        camera.start_sender()
         restarted = time.monotonic()
         resumed = reader.first_arrival_after(restarted, timeout_s=10)
         assert resumed - restarted < 5.0
         reader.wait_frames(n_before + 10, timeout_s=10)
         reader.stop_and_join(within_s=1.0)
-    finally:
-        source.stop()
-        sender.kill()
-        sender.wait(timeout=10)
-    assert source.reconnects >= 1
+    assert camera.source.reconnects >= 1
     assert_continuous(reader.frames)
 
 
@@ -181,19 +196,11 @@ def test_stop_ends_an_iteration_waiting_on_a_silent_stream() -> None:
 
 
 def test_stop_ends_an_iteration_during_a_stall_and_in_backoff() -> None:
-    port = free_port(socket.SOCK_DGRAM)
-    source = VideoSource(f"rtp://127.0.0.1:{port}", "stalling", stall_timeout_s=0.5, timeout_s=60)
-    reader = Reader(source)
-    sender = start_rtp_sender(port)
-    try:
-        reader.start()
-        reader.wait_frames(5, timeout_s=15)
-        sender.kill()
+    with RtpCamera("stalling", stall_timeout_s=0.5) as camera:
+        camera.reader.wait_frames(5, timeout_s=15)
+        camera.kill_sender()
         time.sleep(1.0)  # stalled, torn down, waiting in backoff or for the next frame
-        reader.stop_and_join(within_s=0.5)
-    finally:
-        sender.kill()
-        sender.wait(timeout=10)
+        camera.reader.stop_and_join(within_s=0.5)
     # Nobody listens on a closed TCP port: every attempt fails and the source waits in backoff.
     backoff = Reader(VideoSource(f"rtsp://127.0.0.1:{free_port()}/x?transport=tcp", "nobody", timeout_s=60))
     backoff.start()
