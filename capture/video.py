@@ -32,8 +32,10 @@ reconnected with exponential backoff (``backoff_initial_s`` doubling up to
 iteration goes on transparently, ``Frame.index`` and ``Frame.pts_ns`` continue.
 Before the first frame the source retries for at most ``timeout_s`` and then
 raises :class:`CaptureError` (a wrong URL fails instead of hanging). A stream
-the sender *ends* (EOS without a preceding error: RTCP BYE) ends the iteration,
-unless ``reconnect_on_eos``. :meth:`VideoSource.stop` (any thread) ends an
+the sender *ends* ends the iteration, unless ``reconnect_on_eos``: an RTCP BYE
+came (RTSP; the server may close the connection right after it), or the end of
+stream came without a preceding error. A dead server (no BYE, "Could not read
+from resource" before the end of stream) is a broken stream. :meth:`VideoSource.stop` (any thread) ends an
 iteration within about 0.2 s, also while it waits in a backoff.
 
 Bad data in files: frames the decoder cannot decode are counted in
@@ -114,7 +116,8 @@ class VideoSource:
         latency_ms: jitter-buffer latency (RTSP, RTP, SRT).
         transport: RTSP ``"tcp"`` / ``"udp"``, overrides the URI hint.
         timeout_s: how long to wait for the first frame (retrying a live source
-            meanwhile) before :class:`CaptureError`.
+            meanwhile) before :class:`CaptureError`; also how long a reconnection
+            may take to deliver its first frame (a keyframe may be seconds away).
         zero_copy: hand out views on GStreamer memory (see :mod:`capture.gst_buffer`).
         sender_clock: trust the sender's RTCP clock once known. Turn it off for
             cameras whose clock is not synchronised (NTP/GNSS); arrival time is
@@ -221,6 +224,7 @@ class VideoSource:
         self._session_frames = 0
         self._file_failed = False  # a file's pipeline failed after some frames: end there
         self._source_trouble: str | None = None  # a warning/error of the session, explains an EOS
+        self._sender_bye = False  # the RTP sender said goodbye (RTCP BYE): its EOS is an end
 
     @property
     def is_live(self) -> bool:
@@ -248,6 +252,9 @@ class VideoSource:
             pipeline.connect("deep-element-added", self._on_element_added)
             for element in bin_elements(pipeline):  # those named in the description
                 self._on_element_added(pipeline, pipeline, element)
+            source = pipeline.get_by_name("src")
+            if source is not None and source.find_property("add-reference-timestamp-meta") is not None:
+                source.connect("new-manager", self._on_new_rtp_manager)  # rtspsrc: watch for RTCP BYE
             decodebin = pipeline.get_by_name(DECODEBIN_NAME)
             if decodebin is not None and self._steering is not None:
                 decodebin.connect("autoplug-select", self._steering.on_autoplug_select)
@@ -255,6 +262,7 @@ class VideoSource:
             self._sink = pipeline.get_by_name(SINK_NAME)
             self._session_frames = 0
             self._source_trouble = None
+            self._sender_bye = False
             if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
                 message = self._pending_error() or "cannot start"
                 self.close()
@@ -293,6 +301,13 @@ class VideoSource:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def _on_new_rtp_manager(self, _source: Gst.Element, manager: Gst.Element) -> None:
+        manager.connect("on-bye-ssrc", self._on_sender_bye)
+
+    def _on_sender_bye(self, _manager: Gst.Element, _session: int, ssrc: int) -> None:
+        log.info("video %s: the sender ended the stream (RTCP BYE from SSRC %08x)", self.source_id, ssrc)
+        self._sender_bye = True
 
     def _on_element_added(self, _bin: Gst.Bin, _sub_bin: Gst.Bin, element: Gst.Element) -> None:
         factory = element.get_factory()
@@ -382,9 +397,8 @@ class VideoSource:
         """
         sink = self._sink
         assert sink is not None
+        # A (re)connection's first frame may wait for a keyframe seconds away: timeout_s.
         wait_s = self.stall_timeout_s if self._session_frames else self.timeout_s
-        if self.is_live and self._session_frames == 0 and self.reconnect:
-            wait_s = max(self.stall_timeout_s, min(self.timeout_s, 2 * self.stall_timeout_s))
         deadline = time.monotonic() + wait_s
         while not self._stop_requested.is_set():
             self._drain_bus()
@@ -416,7 +430,7 @@ class VideoSource:
                 if bus.timed_pop_filtered(50 * Gst.MSECOND, Gst.MessageType.EOS) is not None:
                     self._drain_bus()
                     break
-            if self._source_trouble is not None or self.reconnect_on_eos:
+            if self.reconnect_on_eos or (self._source_trouble is not None and not self._sender_bye):
                 raise _StreamLost(f"end of stream: {self._source_trouble or 'the sender ended it'}")
         self._drain_bus()
         return None

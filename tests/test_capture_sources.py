@@ -244,3 +244,10 @@ def test_rtmp_without_server_is_a_clear_error() -> None:
     uri = f"rtmp://127.0.0.1:{port}/live/stream"
     with pytest.raises(CaptureError, match=rf"{uri} \(source drone\): no video within 3 s"):
         list(VideoSource(uri, "drone", timeout_s=3))
+
+
+def test_missing_camera_device_is_a_clear_error() -> None:
+    with pytest.raises(
+        CaptureError, match=r"v4l2:///dev/video97 \(source usb\): no video within 1 s: .*video97"
+    ):
+        list(VideoSource("v4l2:///dev/video97", "usb", timeout_s=1))
