@@ -41,6 +41,7 @@ import onnxruntime as ort
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from detect.dfl_rewrite import rewrite_dfl_softmax
 from detect.errors import DetectError
 from detect.evaluate import list_images
 from detect.export import ensure_metadata
@@ -182,6 +183,7 @@ def quantize_onnx_int8(
     quantize_activations: bool = True,
     exclude_head: bool = True,
     keep_stem_float: bool = True,
+    rewrite_dfl: bool = True,
     per_channel: bool = True,
     reduce_range: bool = False,
     percentile: float = 99.999,
@@ -201,6 +203,7 @@ def quantize_onnx_int8(
         quantize_activations: also run SiLU, residual adds, concats, pooling and upsampling in INT8.
         exclude_head: keep the head's last convs and its decoding in float (see the module docstring).
         keep_stem_float: run the first layer (the conv over the RGB image) in float: faster and exact.
+        rewrite_dfl: apply :func:`detect.dfl_rewrite.rewrite_dfl_softmax` (exact, faster DFL decoding).
         per_channel: one weight scale per output channel (needed for accuracy with BatchNorm folded in).
         reduce_range: 7-bit weights, for CPUs without VNNI where u8*s8 products can saturate.
         percentile: for ``method="percentile"``.
@@ -250,7 +253,13 @@ def quantize_onnx_int8(
         prepared = Path(tmp) / "prepared.onnx"
         try:
             # Shape inference and constant folding, so every tensor to quantize has a known type.
-            quant_pre_process(str(model), str(prepared), skip_symbolic_shape=False, auto_merge=True)
+            source = model
+            if rewrite_dfl:
+                rewritten = onnx.load(str(model))
+                if rewrite_dfl_softmax(rewritten):
+                    source = Path(tmp) / "dfl.onnx"
+                    onnx.save(rewritten, str(source))
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False, auto_merge=True)
             quantize_static(
                 str(prepared),
                 str(Path(tmp) / "int8.onnx"),

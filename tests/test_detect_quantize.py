@@ -149,3 +149,46 @@ def test_agreement_counts_reference_boxes_found() -> None:
     assert detections_agreement(ref, _dets([[0, 0, 10, 10]], [4])) == 0.5
     assert detections_agreement(ref, _dets([[0, 0, 10, 10]], [8])) == 0.0
     assert detections_agreement(Detections.empty(), ref) == 1.0
+
+
+def _dfl_graph() -> onnx.ModelProto:
+    """Ultralytics' DFL decoding as exported: Reshape, Transpose(0,2,1,3), Softmax(axis=1), Conv 1x1."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    bins = numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(1, 16, 1, 1), "bins")
+    shape = numpy_helper.from_array(np.array([0, 4, 16, -1], np.int64), "shape")
+    out_shape = numpy_helper.from_array(np.array([0, 4, -1], np.int64), "out_shape")
+    nodes = [
+        helper.make_node("Reshape", ["x", "shape"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Softmax", ["t"], ["s"], axis=1),
+        helper.make_node("Conv", ["s", "bins"], ["c"], name="/model.24/dfl/conv/Conv"),
+        helper.make_node("Reshape", ["c", "out_shape"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dfl",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 64, "a"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 4, "a"])],
+        initializer=[bins, shape, out_shape],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_dfl_rewrite_is_exact_and_leaves_no_transposed_softmax() -> None:
+    import onnxruntime as ort
+
+    from detect.dfl_rewrite import rewrite_dfl_softmax
+
+    original = _dfl_graph()
+    rewritten = _dfl_graph()
+    assert rewrite_dfl_softmax(rewritten) and not rewrite_dfl_softmax(rewritten)  # once, then nothing
+    onnx.checker.check_model(rewritten)
+    ops = [n.op_type for n in rewritten.graph.node]
+    assert "Conv" not in ops and "MatMul" in ops
+    x = np.random.default_rng(0).normal(0, 3, (2, 64, 300)).astype(np.float32)
+    run = [ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0] for m in (original, rewritten)]
+    assert run[0].shape == run[1].shape == (2, 4, 300)
+    np.testing.assert_allclose(run[1], run[0], rtol=1e-6, atol=1e-5)
+    # The shipped starter model carries the rewrite already.
+    assert not rewrite_dfl_softmax(onnx.load(str(STARTER)))
