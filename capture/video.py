@@ -225,6 +225,7 @@ class VideoSource:
         self._file_failed = False  # a file's pipeline failed after some frames: end there
         self._source_trouble: str | None = None  # a warning/error of the session, explains an EOS
         self._sender_bye = False  # the RTP sender said goodbye (RTCP BYE): its EOS is an end
+        self._undecodable_pending = 0  # decoder warnings since the last frame (counted once)
 
     @property
     def is_live(self) -> bool:
@@ -480,6 +481,7 @@ class VideoSource:
         factory = element.get_factory() if isinstance(element, Gst.Element) else None
         if factory is not None and is_video_decoder(factory):
             self.frames_bad += 1  # GstVideoDecoder warns once per frame it could not decode
+            self._undecodable_pending += 1  # that frame will be missing from the PTS sequence too
         if msg.src.get_name() == "src":
             self._source_trouble = warn.message
         log.warning(
@@ -546,10 +548,12 @@ class VideoSource:
 
         Live: dropped (the appsink's latest-frame policy, network loss). Files: bad,
         since nothing drops frames of a file but data the demuxer or decoder could
-        not use (corruption).
+        not use (corruption). Frames the decoder already reported are not counted again.
+        An estimate: damaged timestamps (a PTS jump after a corrupt PES header) inflate it.
         """
         if self._last_pts is not None and self._frame_ns:
             missing = max(0, round((pts - self._last_pts) / self._frame_ns) - 1)
+            missing -= min(missing, self._undecodable_pending)  # already counted as bad
             if self.is_live:
                 self.frames_dropped += missing
             elif missing:
@@ -561,6 +565,7 @@ class VideoSource:
                 )
                 self.frames_bad += missing
         self._last_pts = pts
+        self._undecodable_pending = 0
 
     def _time_utc(self, sample: Gst.Sample, buffer: Gst.Buffer, pts: int) -> float:
         if self._first_pts is None:

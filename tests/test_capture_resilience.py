@@ -7,6 +7,7 @@ sender is a real ``gst-launch-1.0`` pipeline.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -31,7 +32,6 @@ SERVE = (
     "mission, port = pathlib.Path(sys.argv[1]), int(sys.argv[2])\n"
     "serve_mission(mission, rtsp_port=port, mavlink_out=None, loop=True).wait()\n"
 )
-QUICK_FRAMES = 60  # drone_quick: 640x360, 10 fps, 6 s
 RTP_SENDER = (
     "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=10/1"
     " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10"
@@ -124,6 +124,10 @@ class Reader(threading.Thread):
         assert self.error is None, repr(self.error)
         assert took < within_s, f"stop() took {took:.2f} s"
         return took
+
+
+def frame_count(mission: Path) -> int:
+    return int(json.loads((mission / "scenario.json").read_text())["video"]["frame_count"])
 
 
 def assert_continuous(frames: list[Frame]) -> None:
@@ -228,7 +232,7 @@ def test_truncated_transport_stream_yields_frames_then_ends(
     cut.write_bytes(data[: len(data) // 2 + 101])  # mid-packet
     video = VideoSource(str(cut), "cut", start_time_utc=0.0)
     frames = list(video)
-    assert 0.3 * QUICK_FRAMES < len(frames) < QUICK_FRAMES
+    assert 0.3 * frame_count(drone_quick_mission) < len(frames) < frame_count(drone_quick_mission)
     assert_continuous(frames)
     assert video.frames_out == len(frames)
 
@@ -244,10 +248,10 @@ def test_corrupted_transport_stream_ends_cleanly_counting_bad_frames(
     bad.write_bytes(bytes(data))
     video = VideoSource(str(bad), "garbled", start_time_utc=0.0)
     frames = list(video)
-    assert 0 < len(frames) < QUICK_FRAMES
+    assert 0 < len(frames) < frame_count(drone_quick_mission)
     assert_continuous(frames)
     # The frames lost to the garbage are counted as bad, none silently missing.
-    assert video.frames_out + video.frames_bad == QUICK_FRAMES
+    assert video.frames_out + video.frames_bad == frame_count(drone_quick_mission)
 
 
 def test_truncated_mp4_without_index_is_a_clear_error(drone_quick_mission: Path, tmp_path: Path) -> None:
