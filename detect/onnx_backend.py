@@ -73,8 +73,8 @@ def _open_session(
 
 def _check_output(info: ModelInfo, session: ort.InferenceSession) -> None:
     shape = session.get_outputs()[0].shape
-    expected_rows = 6 if info.end2end else 4 + len(info.names)
-    axis = 2 if info.end2end else 1
+    expected_rows = 6 if info.end2end else 4 + len(info.names) + int(info.anchor_based)
+    axis = 2 if info.end2end or info.anchor_based else 1
     if len(shape) != 3 or (isinstance(shape[axis], int) and shape[axis] != expected_rows):
         raise DetectError(
             f"{info.path}: output shape {shape} does not fit a {'end-to-end' if info.end2end else 'YOLO'} "

@@ -1,15 +1,20 @@
 """Turn raw YOLO head output into kept boxes in model-input pixels.
 
-Two output layouts exist:
+Three output layouts exist (:class:`~detect.model_info.OutputLayout`):
 
 * YOLOv8/11 (and YOLO26 exported with its one-to-many head): ``(B, 4 + nc, N)``,
   rows ``cx, cy, w, h`` then one sigmoid score per class, one column per anchor.
   Needs thresholding and NMS (done here, matching Ultralytics'
   ``non_max_suppression`` with ``multi_label=False``).
+* YOLOv5 (the original repository's export, anchor-based): ``(B, N, 5 + nc)``,
+  columns ``cx, cy, w, h, objectness`` then one sigmoid score per class. A
+  box's score for a class is ``objectness * class score``; thresholding and NMS
+  match YOLOv5's ``non_max_suppression`` with ``multi_label=False`` (a
+  candidate needs objectness and best score above the threshold).
 * End-to-end graphs (YOLO26 one-to-one head, or exports with ``nms=True``):
   ``(B, max_det, 6)`` rows ``x1, y1, x2, y2, score, class``; only thresholding.
 
-Both return, per image, ``(xyxy, score, model_class)`` arrays.
+All return, per image, ``(xyxy, score, model_class)`` arrays.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detect.errors import DetectError
 from detect.nms import nms
 
 MAX_NMS = 30000  # boxes entering NMS at most, highest scores first (as Ultralytics)
@@ -55,6 +61,8 @@ def decode_dense(
         max_det: boxes kept per image at most.
     """
     nc = len(class_conf)
+    if pred.ndim != 3 or pred.shape[1] != 4 + nc:
+        raise DetectError(f"YOLO head output {pred.shape} does not have 4 + {nc} rows (B, 4 + nc, N)")
     scores = pred[:, 4 : 4 + nc]  # view (B, nc, N)
     best_class = scores.argmax(axis=1)  # (B, N); the first maximum on ties, as torch.max
     best_score = np.take_along_axis(scores, best_class[:, None, :], axis=1)[:, 0]
@@ -69,6 +77,41 @@ def decode_dense(
         cls = best_class[b, idx]
         keep = nms(xyxy, score, nms_group[cls], iou, max_det)
         kept.append(KeptBoxes(xyxy[keep], score[keep], cls[keep]))
+    return kept
+
+
+def decode_anchor_based(
+    pred: np.ndarray,
+    class_conf: np.ndarray,
+    nms_group: np.ndarray,
+    iou: float,
+    max_det: int,
+) -> list[KeptBoxes]:
+    """Threshold and NMS a ``(B, N, 5 + nc)`` YOLOv5 head output (arguments as :func:`decode_dense`).
+
+    Only rows whose objectness passes the lowest class threshold are scored, which for a real head is a
+    small share of its 25,200 anchors, so the ``obj * cls`` products are never formed for all of them.
+    """
+    nc = len(class_conf)
+    if pred.ndim != 3 or pred.shape[2] != 5 + nc:
+        raise DetectError(f"YOLOv5 head output {pred.shape} does not have 5 + {nc} columns (B, N, 5 + nc)")
+    kept: list[KeptBoxes] = []
+    for b in range(pred.shape[0]):
+        rows = np.flatnonzero(pred[b, :, 4] > class_conf.min())  # YOLOv5: xc = obj > conf_thres
+        scores = pred[b, rows, 5 : 5 + nc] * pred[b, rows, 4:5]  # (K, nc) obj * cls
+        best_class = scores.argmax(axis=1)
+        best_score = scores[np.arange(len(rows)), best_class]
+        passed = best_score > class_conf[best_class]
+        # YOLOv5 also requires obj > conf for the box's own class threshold (implied when cls <= 1).
+        passed &= pred[b, rows, 4] > class_conf[best_class]
+        rows, best_class, best_score = rows[passed], best_class[passed], best_score[passed]
+        if len(rows) > MAX_NMS:
+            order = np.argsort(-best_score, kind="stable")[:MAX_NMS]
+            rows, best_class, best_score = rows[order], best_class[order], best_score[order]
+        xyxy = _xywh_to_xyxy(pred[b, rows, :4].T)
+        score = best_score.astype(np.float32, copy=False)
+        keep = nms(xyxy, score, nms_group[best_class], iou, max_det)
+        kept.append(KeptBoxes(xyxy[keep], score[keep], best_class[keep]))
     return kept
 
 

@@ -23,7 +23,7 @@ from detect.detector import detect_frames
 from detect.errors import DetectError
 from detect.letterbox import LetterboxGeometry
 from detect.model_info import ModelInfo
-from detect.postprocess import KeptBoxes, decode_dense, decode_end2end
+from detect.postprocess import KeptBoxes, decode_anchor_based, decode_dense, decode_end2end
 from detect.preprocess import InputBatcher
 from detect.thresholds import model_class_thresholds
 from detect.types import DetectedFrame, Detections
@@ -146,6 +146,8 @@ class YoloDetectorBase:
         pred = np.asarray(self._infer(blob)[: len(images)], dtype=np.float32)
         if self.info.end2end:
             kept = decode_end2end(pred, self._class_conf, self.max_det)
+        elif self.info.anchor_based:
+            kept = decode_anchor_based(pred, self._class_conf, self._nms_group, self.iou, self.max_det)
         else:
             kept = decode_dense(pred, self._class_conf, self._nms_group, self.iou, self.max_det)
         return [self._to_detections(k, g) for k, g in zip(kept, geometries, strict=True)]

@@ -12,19 +12,32 @@
   raise the class biases by :data:`CLASS_BIAS_SHIFT`, giving input-dependent
   outputs with scores spread over (0, 1). The boxes are meaningless, which
   does not matter for checking that two inference paths agree.
+* :func:`export_yolov5_onnx` / fixture :func:`yolov5n_coco_onnx`: the official
+  COCO YOLOv5n checkpoint (``../shared/models/yolov5n-coco``) exported to ONNX
+  the way the YOLOv5 repository's ``export.py`` does (anchor-based head output
+  ``(B, N, 85)``, metadata ``stride`` and ``names`` only), with the ``yolov5``
+  package's model code, once, cached in ``.cache/yolov5`` under the
+  checkpoint's hash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
+import pytest
 import yaml
 from onnx import TensorProto, helper, numpy_helper
 
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+YOLOV5N_COCO_PT = SHARED / "models/yolov5n-coco/yolov5n.pt"
+CACHE = Path(os.environ.get("ROADSIGHT_CACHE", Path(__file__).resolve().parents[1] / ".cache"))
+YOLOV5_EXPORT_VERSION = 2  # bump when export_yolov5_onnx changes, to refresh the cache
 TINY_NAMES = ("pothole", "patch", "garbage_pile")  # taxonomy ids 4, 8, 25: model order = taxonomy order
 CLASS_BIAS_SHIFT = 3.0
 _COLOURS = ((0, 0, 255), (0, 255, 0), (255, 0, 0))
@@ -187,3 +200,63 @@ def train_tiny_yolo(work: Path) -> Path:
     out = work / "tiny.pt"
     torch.save(ckpt, out)
     return out
+
+
+def export_yolov5_onnx(weights: Path, out: Path, imgsz: int = 640) -> Path:
+    """Export an original YOLOv5 ``.pt`` to ONNX as YOLOv5's ``export.py --include onnx`` does.
+
+    YOLOv5's own ``export.run`` cannot be used as is with torch 2.14: it calls ``torch.onnx.export``
+    without ``dynamo=False`` (the dynamo exporter needs ``onnxscript``), and its checkpoint loader
+    predates ``torch.load(weights_only=True)``. So this repeats its steps with the ``yolov5`` package's
+    own model code: fused model, ``Detect.export = True`` (raw ``(B, N, 5 + nc)`` output), opset 17,
+    metadata ``stride`` and ``names``. The input is fixed at ``imgsz`` square with a dynamic batch:
+    YOLOv5's ``--dynamic`` graph bakes the anchor grid of the trace size into the ONNX and fails on
+    any other height or width (ONNX Runtime: "Attempting to broadcast an axis ... 12 by 20").
+    """
+    import torch
+    from yolov5.models.experimental import attempt_load
+    from yolov5.models.yolo import Detect
+
+    previous = os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # the checkpoint's sha256 is in its SOURCE.md
+    try:
+        model = attempt_load(str(weights), device=torch.device("cpu"), inplace=True, fuse=True)
+    finally:
+        if previous is None:
+            del os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"]
+        else:
+            os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = previous
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, Detect):
+            module.inplace, module.export = True, True
+    image = torch.zeros(1, 3, imgsz, imgsz)
+    with torch.no_grad():
+        model(image)  # dry run builds the anchor grids, as export.py does
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.onnx")
+    torch.onnx.export(
+        model, (image,), str(tmp), opset_version=17, do_constant_folding=True, input_names=["images"],
+        output_names=["output0"], dynamo=False,
+        dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}},
+    )  # fmt: skip
+    proto = onnx.load(str(tmp))
+    for key, value in {"stride": int(max(model.stride)), "names": model.names}.items():
+        prop = proto.metadata_props.add()
+        prop.key, prop.value = key, str(value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    tmp.replace(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def yolov5n_coco_onnx() -> Iterator[Path]:
+    """The COCO YOLOv5n as a YOLOv5-layout ONNX, exported once per checkpoint hash into ``.cache``."""
+    if not YOLOV5N_COCO_PT.is_file():
+        pytest.skip(f"COCO YOLOv5n checkpoint not found at {YOLOV5N_COCO_PT} (../shared is absent)")
+    digest = hashlib.sha256(YOLOV5N_COCO_PT.read_bytes()).hexdigest()[:16]
+    out = CACHE / "yolov5" / f"yolov5n-coco-{digest}-v{YOLOV5_EXPORT_VERSION}.onnx"
+    if not out.is_file():
+        export_yolov5_onnx(YOLOV5N_COCO_PT, out)
+    yield out
