@@ -3,7 +3,8 @@
 Public surface: :class:`GeoEvent` (one geo-referenced detection) and
 :class:`EvidenceRef` (a pointer to evidence media by URI and SHA-256);
 :class:`CameraModel` and :func:`georeference` (flat-ground ray casting),
-:func:`frame_footprint` (coverage), :func:`evaluate_events` and
+:func:`frame_footprint` (coverage), :class:`GroundTracker` (one event per
+physical object per pass, ByteTrack association on the ground), :func:`evaluate_events` and
 :func:`load_ground_truth` (accuracy against the test range's ground truth).
 """
 
@@ -16,6 +17,7 @@ from geo.evaluation import EvalReport, evaluate_events, load_ground_truth
 from geo.footprint import frame_footprint
 from geo.georeference import GeoreferenceStats, bench_georeference, georeference
 from geo.ids import EVENT_ID_NAMESPACE, event_id_for
+from geo.tracking import GroundTracker, TrackerSettings
 from geo.types import EvidenceRef, GeoEvent
 
 __all__ = [
@@ -26,7 +28,9 @@ __all__ = [
     "GeoError",
     "GeoEvent",
     "GeoreferenceStats",
+    "GroundTracker",
     "LocalFrame",
+    "TrackerSettings",
     "bench_georeference",
     "evaluate_events",
     "event_id_for",

@@ -56,9 +56,10 @@ class SamplingConfig(_Section):
     mode: Literal["distance", "time", "all"] = "distance"
     # Frames per second handed to the detector in time mode; 0 processes every frame.
     max_fps: float = Field(default=3.0, ge=0.0)
-    # Distance mode: 0.5 puts each ground point in about two processed frames, so an object up
-    # to half the footprint depth is whole in at least one of them.
-    advance_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    # Distance mode: 0.33 puts each ground point in about three processed frames: an object up to
+    # two thirds of the footprint depth is whole in at least one, a detector miss in one view
+    # does not lose it, and the tracker sees it twice to confirm it.
+    advance_fraction: float = Field(default=0.33, gt=0.0, le=1.0)
     max_interval_s: float = Field(default=2.0, gt=0.0)
     min_interval_s: float = Field(default=0.0, ge=0.0)
     stationary_speed_mps: float = Field(default=0.3, ge=0.0)
@@ -73,6 +74,22 @@ class SamplingConfig(_Section):
         if "max_fps" in self.model_fields_set and "mode" not in self.model_fields_set:
             self.mode = "time"
         return self
+
+
+class TrackingConfig(_Section):
+    """Ground-plane tracking: one event per physical object per pass (see :mod:`geo.tracking`)."""
+
+    enabled: bool = True
+    # Detections at or above this score start tracks; weaker ones can only extend one.
+    high_score: float = Field(default=0.25, ge=0.0, le=1.0)
+    # Association gate: max(min_gate_m, gate_sigmas x combined accuracy) + half the object size.
+    min_gate_m: float = Field(default=1.0, ge=0.0)
+    gate_sigmas: float = Field(default=3.0, ge=0.0)
+    # A track not seen for this long (capture time) is finished and its event emitted.
+    max_lost_s: float = Field(default=5.0, ge=0.0)
+    # A track seen fewer than min_hits times is emitted only with a score >= confirm_score.
+    min_hits: int = Field(default=2, ge=1)
+    confirm_score: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class KafkaConfig(_Section):
@@ -136,6 +153,7 @@ class PipelineConfig(_Section):
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
 
     @model_validator(mode="after")

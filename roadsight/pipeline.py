@@ -33,7 +33,7 @@ from capture import (
     load_telemetry,
 )
 from detect import DetectedFrame, OnnxDetector
-from geo import CameraModel, GeoEvent, GeoreferenceStats, georeference
+from geo import CameraModel, GeoEvent, GeoreferenceStats, GroundTracker, TrackerSettings, georeference
 from hardware import CameraProfile, load_camera_profile
 from roadsight.config import CaptureConfig, PipelineConfig, SamplingConfig, SourceConfig
 from stream import GeoPackageStore, KafkaEventSink
@@ -64,6 +64,7 @@ class SourceSummary:
     events: int = 0
     error: str | None = None  # why the source stopped early, if it did
     selection: dict[str, int] = field(default_factory=dict)  # distance mode: why frames were kept
+    tracks_unconfirmed: int = 0  # seen once with a low score: dropped as clutter, counted here
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "source_id"}
@@ -182,6 +183,10 @@ class _Camera:
         self.sampler: Sampler | None = None
         self.profile = load_camera_profile(spec.camera)
         self.camera_model: CameraModel | None = None
+        t = config.tracking
+        self.tracker = (
+            GroundTracker(TrackerSettings(**t.model_dump(exclude={"enabled"}))) if t.enabled else None
+        )
         self.telemetry: TelemetryTrack | LiveTelemetry | None = None
         self.video: VideoSource | None = None
         self.frames: queue.Queue[object] = queue.Queue(maxsize=depth)
@@ -356,25 +361,28 @@ class Pipeline:
             for camera in cameras:
                 camera.start(ready)
             turn = 0
-            while not all(c.done for c in cameras):
+            while True:
                 batch = self._gather(cameras, turn, cfg.detect.batch_size)
                 turn += 1
-                if not batch:
-                    ready.wait(0.05)  # a timeout, not only the event: ends are polled too
-                    ready.clear()
+                events = self._process(batch, stage_ms, summary) if batch else []
+                events += self._finish_tracks(cameras, summary)
+                if events:
+                    t0 = time.perf_counter()
+                    summary.events_stored += store.write(events)
+                    t1 = time.perf_counter()
+                    if kafka is not None:
+                        summary.events_sent += kafka.send(events)
+                    stage_ms["store"] += (t1 - t0) * 1000
+                    stage_ms["publish"] += (time.perf_counter() - t1) * 1000
+                if batch or events:
+                    summary.add_totals()
+                    if self.progress is not None:
+                        self.progress(summary)
                     continue
-                events = self._process(batch, stage_ms, summary)
-                t0 = time.perf_counter()
-                summary.events_stored += store.write(events)
-                t1 = time.perf_counter()
-                if kafka is not None and events:
-                    summary.events_sent += kafka.send(events)
-                t2 = time.perf_counter()
-                stage_ms["store"] += (t1 - t0) * 1000
-                stage_ms["publish"] += (t2 - t1) * 1000
-                summary.add_totals()
-                if self.progress is not None:
-                    self.progress(summary)
+                if all(c.done for c in cameras):
+                    break
+                ready.wait(0.05)  # a timeout, not only the event: ends are polled too
+                ready.clear()
             if kafka is not None:
                 kafka.flush()
         finally:
@@ -383,11 +391,29 @@ class Pipeline:
             if kafka is not None:
                 kafka.close()
             store.close()
+        for camera in cameras:
+            if camera.tracker is not None:
+                camera.summary.tracks_unconfirmed = camera.tracker.tracks_unconfirmed
         summary.add_totals()
         summary.seconds = time.perf_counter() - started
         n = max(summary.frames_processed, 1)
         summary.stage_ms = {k: v / n for k, v in stage_ms.items()}
         return summary
+
+    @staticmethod
+    def _count_events(events: list[GeoEvent], summary: RunSummary) -> None:
+        summary.events += len(events)
+        for event in events:
+            summary.sources[event.source_id].events += 1
+
+    def _finish_tracks(self, cameras: list[_Camera], summary: RunSummary) -> list[GeoEvent]:
+        """Events of the tracks still open on cameras whose stream has ended."""
+        events: list[GeoEvent] = []
+        for camera in cameras:
+            if camera.done and camera.tracker is not None and camera.tracker.active:
+                events.extend(camera.tracker.flush())
+        self._count_events(events, summary)
+        return events
 
     @staticmethod
     def _gather(cameras: list[_Camera], turn: int, batch_size: int) -> list[tuple[_Camera, Frame]]:
@@ -423,13 +449,15 @@ class Pipeline:
             placed = georeference(
                 [detected], camera.camera_for(frame), mission_id=self.mission_id, stats=self.geo_stats
             )
+            if camera.tracker is not None:
+                frame_size = (frame.width, frame.height)
+                placed = camera.tracker.update(placed, time_utc=frame.time_utc, frame_size=frame_size)
             camera.summary.detections += len(found)
-            camera.summary.events += len(placed)
             summary.detections += len(found)
             events.extend(placed)
         t2 = time.perf_counter()
         summary.batches += 1
-        summary.events += len(events)
+        self._count_events(events, summary)
         summary.detections_off_ground = self.geo_stats.rejected_detections
         stage_ms["detect"] += (t1 - t0) * 1000
         stage_ms["geo"] += (t2 - t1) * 1000

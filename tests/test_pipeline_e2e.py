@@ -85,7 +85,8 @@ def test_eval_meets_the_walking_skeleton_thresholds(drone_run: MissionRun) -> No
     assert report["recall"] >= 0.8, report
     assert report["precision"] >= 0.8, report
     assert report["geo_error_p95_m"] <= 1.5, report
-    assert report["events_per_object"] >= 1.0
+    # Tracking on the ground: one event per physical object (the detect issue asks <= 1.1).
+    assert 1.0 <= report["events_per_object"] <= 1.1, report
 
 
 def test_kafka_topic_holds_the_same_events_as_the_store(drone_run: MissionRun, kafka_bootstrap: str) -> None:
