@@ -20,15 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 
 def rewrite_dfl_softmax(model: Any) -> bool:
     """Rewrite every DFL pattern in ``model`` (an ``onnx.ModelProto``) in place; True if one was found.
 
     The pattern is matched by structure, not by node names: a ``Transpose`` with ``perm=(0, 2, 1, 3)``
     feeding a ``Softmax(axis=1)`` whose only consumer is a bias-free 1x1 ``Conv`` with one output
-    channel and a float weight initializer.
+    channel and a float weight initializer (FP32 or FP16: the matrix keeps its type).
     """
     from onnx import helper, numpy_helper
 
@@ -60,7 +58,7 @@ def rewrite_dfl_softmax(model: Any) -> bool:
         # Bins last: (B, 4, A, 16); softmax along them; weighted sum as a (16, 1) matrix product.
         _set_int_attribute(transpose, "perm", [0, 1, 3, 2])
         _set_int_attribute(softmax, "axis", -1)
-        matrix = numpy_helper.from_array(bins.reshape(-1, 1).astype(np.float32), f"{conv.name}/bins")
+        matrix = numpy_helper.from_array(bins.reshape(-1, 1), f"{conv.name}/bins")
         graph.initializer.append(matrix)
         matmul = helper.make_node(
             "MatMul", [softmax.output[0], matrix.name], [conv.output[0]], name=conv.name
