@@ -266,7 +266,7 @@ class VideoSource:
             self._sender_bye = False
             if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
                 message = self._pending_error() or "cannot start"
-                self.close()
+                self._teardown()
                 raise CaptureError(f"{self._context}: {message}")
         return self
 
@@ -277,8 +277,9 @@ class VideoSource:
         that iteration (:meth:`stop`) and lets it release the pipeline.
         """
         iterating = self._iterating
+        if iterating is not None:
+            self.stop()  # an iteration in progress ends (also when closed from its own loop body)
         if iterating is not None and iterating is not threading.current_thread() and iterating.is_alive():
-            self.stop()
             iterating.join(timeout=2.0)
             if iterating.is_alive():
                 log.warning("video %s: the iterating thread did not stop within 2 s", self.source_id)
@@ -286,7 +287,10 @@ class VideoSource:
         self._teardown()
 
     def stop(self) -> None:
-        """Ask an iteration (in any thread) to end cleanly; returns at once, thread-safe."""
+        """Ask an iteration (in any thread) to end cleanly; returns at once, thread-safe.
+
+        Final: a later iteration of this source ends at once.
+        """
         self._stop_requested.set()
 
     def _teardown(self) -> None:
@@ -352,6 +356,9 @@ class VideoSource:
                         log.warning("video %s: stream lost: %s; reconnecting", self.source_id, lost_reason)
                 self._give_up_if_too_long(now - lost_at, lost_reason)
                 delay = min(self.backoff_max_s, self.backoff_initial_s * 2**attempt)
+                log.debug(
+                    "video %s: no stream (%s); next attempt in %.2f s", self.source_id, lost_reason, delay
+                )
                 attempt += 1
                 if self._stop_requested.wait(delay):
                     return

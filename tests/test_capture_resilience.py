@@ -265,3 +265,13 @@ def test_truncated_mp4_without_index_is_a_clear_error(drone_quick_mission: Path,
     cut.write_bytes(data[:40])  # cut inside the first boxes
     with pytest.raises(CaptureError, match=r"cut\.mp4 \(source cut\): unreadable MP4: "):
         VideoSource(str(cut), "cut", start_time_utc=0.0)
+
+
+def test_close_inside_the_loop_ends_the_iteration(drone_quick_mission: Path) -> None:
+    video = VideoSource(str(drone_quick_mission / "video.ts"), "cam", start_time_utc=0.0)
+    seen = []
+    for frame in video:
+        seen.append(frame.index)
+        if len(seen) == 3:
+            video.close()
+    assert seen == [0, 1, 2]
