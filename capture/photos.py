@@ -239,7 +239,22 @@ class PhotoFolderSource:
         self.utc_offset_s = utc_offset_s
         self.frames_read = 0
         self.unreadable = 0
+        # The counters every frame source has (a folder drops nothing and never reconnects).
+        self.frames_dropped = 0
+        self.reconnects = 0
         self._photos: list[PhotoPose] | None = None
+        self._stopped = False
+
+    @property
+    def frames_bad(self) -> int:
+        return self.unreadable
+
+    def stop(self) -> None:
+        """End an iteration in progress after the current photo (thread-safe)."""
+        self._stopped = True
+
+    def close(self) -> None:
+        self.stop()
 
     def photos(self) -> list[PhotoPose]:
         """The photos' metadata in time order (read once)."""
@@ -254,6 +269,8 @@ class PhotoFolderSource:
         photos = self.photos()
         t0 = photos[0].time_utc
         for index, photo in enumerate(photos):
+            if self._stopped:
+                return
             image = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
             if image is None:
                 self.unreadable += 1

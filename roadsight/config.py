@@ -111,6 +111,8 @@ class CaptureConfig(_Section):
     max_reconnect_s: float | None = Field(default=None, gt=0.0)
     # Live sources: an end-of-stream from the sender reconnects too (cameras that restart streams).
     reconnect_on_eos: bool = False
+    # DJI SRT sidecars and photo EXIF carry local time: its offset from UTC in seconds (8 h = 28800).
+    local_time_utc_offset_s: float = 0.0
     # Scale in GStreamer to [width, height] before frames reach NumPy (null: as decoded).
     output_size: tuple[int, int] | None = None
 

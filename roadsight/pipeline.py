@@ -26,7 +26,9 @@ from typing import Any, Protocol
 from capture import (
     DistanceSelector,
     Frame,
+    LiveNmea,
     LiveTelemetry,
+    PhotoFolderSource,
     Pose,
     TelemetryTrack,
     VideoSource,
@@ -121,8 +123,28 @@ class RunSummary:
         }
 
 
+_LIVE_TELEMETRY_SCHEMES = (
+    "udp:",
+    "udpin:",
+    "udpout:",
+    "tcp:",
+    "tcpin:",
+    "serial:",
+    "nmea+tcp:",
+    "nmea+serial:",
+)
+
+
 def _is_live_telemetry(uri: str) -> bool:
-    return uri.startswith(("udp:", "udpin:", "udpout:", "tcp:", "tcpin:", "serial:"))
+    return uri.startswith(
+        ("udp:", "udpin:", "udpout:", "tcp:", "tcpin:", "serial:", "nmea+tcp:", "nmea+serial:")
+    )
+
+
+def _open_live_telemetry(uri: str) -> LiveTelemetry | LiveNmea:
+    live: LiveTelemetry | LiveNmea = LiveNmea(uri) if uri.startswith("nmea+") else LiveTelemetry(uri)
+    live.start()
+    return live
 
 
 def _is_live_video(uri: str) -> bool:
@@ -187,8 +209,8 @@ class _Camera:
         self.tracker = (
             GroundTracker(TrackerSettings(**t.model_dump(exclude={"enabled"}))) if t.enabled else None
         )
-        self.telemetry: TelemetryTrack | LiveTelemetry | None = None
-        self.video: VideoSource | None = None
+        self.telemetry: TelemetryTrack | LiveTelemetry | LiveNmea | None = None
+        self.video: VideoSource | PhotoFolderSource | None = None
         self.frames: queue.Queue[object] = queue.Queue(maxsize=depth)
         self.done = False
         self._stop = threading.Event()
@@ -203,12 +225,11 @@ class _Camera:
     def open(self) -> None:
         """Open telemetry and video; raises with the source id in the message."""
         spec = self.spec
+        opts = spec.capture or CaptureConfig()
         if _is_live_telemetry(spec.telemetry):
-            live = LiveTelemetry(spec.telemetry)
-            live.start()
-            self.telemetry = live
+            self.telemetry = _open_live_telemetry(spec.telemetry)
         else:
-            self.telemetry = load_telemetry(spec.telemetry)
+            self.telemetry = load_telemetry(spec.telemetry, srt_utc_offset_s=opts.local_time_utc_offset_s)
         start_time: float | None = None
         if spec.start_time_utc:
             start_time = _parse_iso(spec.start_time_utc)
@@ -217,7 +238,11 @@ class _Camera:
             start_time = self.telemetry.start_time_utc
         if start_time is not None:
             start_time += spec.time_offset_s
-        opts = spec.capture or CaptureConfig()
+        if Path(spec.source).is_dir():  # survey stills: each photo timed and posed by its metadata
+            self.video = PhotoFolderSource(
+                spec.source, self.source_id, utc_offset_s=opts.local_time_utc_offset_s
+            )
+            return
         self.video = VideoSource(
             spec.source,
             self.source_id,
@@ -312,7 +337,7 @@ class _Camera:
             self._thread.join(timeout=5)
         if self.video is not None:
             self.video.close()
-        if isinstance(self.telemetry, LiveTelemetry):
+        if isinstance(self.telemetry, LiveTelemetry | LiveNmea):
             self.telemetry.close()
 
 

@@ -35,9 +35,12 @@ def load_telemetry(path_or_uri: str | Path, *, srt_utc_offset_s: float = 0.0) ->
     A ``.ts`` is an MPEG-TS whose MISB ST 0601 KLV stream is the telemetry
     (a TS without one raises :class:`TelemetryError` saying so).
 
-    DJI aircraft write SRT datetimes in local time: pass the local offset from
-    UTC in seconds as ``srt_utc_offset_s`` (e.g. ``8 * 3600`` in China); the
-    simulator writes UTC (its manifest says ``"srt_clock": "UTC"``).
+    A folder is read as DJI survey photos, each posed by its own XMP/EXIF
+    (:func:`capture.photos.load_photo_telemetry`).
+
+    DJI aircraft write SRT and photo datetimes in local time: pass the local
+    offset from UTC in seconds as ``srt_utc_offset_s`` (e.g. ``8 * 3600`` in
+    China); the simulator writes UTC (its manifest says ``"srt_clock": "UTC"``).
 
     Accepts a path or a ``file://`` URI. Raises :class:`TelemetryError` for a
     missing file, an unknown suffix, or malformed content (naming the line or
@@ -47,6 +50,10 @@ def load_telemetry(path_or_uri: str | Path, *, srt_utc_offset_s: float = 0.0) ->
     if text.startswith("file://"):
         text = unquote(urlsplit(text).path)
     path = Path(text)
+    if path.is_dir():  # a folder of geotagged survey photos is its own telemetry
+        from capture.photos import load_photo_telemetry
+
+        return load_photo_telemetry(path, utc_offset_s=srt_utc_offset_s)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise TelemetryError(
