@@ -98,6 +98,19 @@ def test_vehicle_sample_three_times_fewer_frames_and_every_object_whole_in_one(
     assert counts.selected_distance > counts.selected_time  # footprint advance, not the clock, drives it
 
 
+def test_vehicle_sample_at_the_pipeline_defaults(tmp_path: Path) -> None:
+    """What `roadsight run` does by default (three views per ground point) still saves >= 3x."""
+    from roadsight.config import SamplingConfig
+
+    d = SamplingConfig()
+    rules = {"advance_fraction": d.advance_fraction, "max_interval_s": d.max_interval_s}
+    run = _sample_run("vehicle_sample", tmp_path, **rules)
+    kept = int(run.keep.sum())
+    assert 3 * kept <= run.n_frames, f"kept {kept} of {run.n_frames} frames"
+    # Denser than the acceptance run: every object whole in at least two processed frames.
+    assert ((run.visible & run.keep).sum(axis=1) >= 2).all()
+
+
 def test_drone_sample_nadir_reduces_and_covers(drone_run: SampleRun) -> None:
     run = drone_run
     kept = int(run.keep.sum())
