@@ -60,6 +60,8 @@ class SourceSummary:
     frames_dropped: int = 0  # live: dropped by the latest-frame policy when inference lags
     frames_bad: int = 0  # could not be decoded or converted (corrupt data), skipped
     reconnects: int = 0
+    outage_s: float = 0.0  # live: time spent without a connection
+    decoder: str | None = None  # the video decoder element that ran
     frames_processed: int = 0
     frames_unlocated: int = 0
     detections: int = 0
@@ -308,6 +310,9 @@ class _Camera:
             self.summary.frames_dropped = self.video.frames_dropped
             self.summary.frames_bad = self.video.frames_bad
             self.summary.reconnects = self.video.reconnects
+            if isinstance(self.video, VideoSource):
+                self.summary.outage_s = round(self.video.outage_s, 3)
+                self.summary.decoder = self.video.decoder_in_use
         if isinstance(self.sampler, DistanceSelector):
             self.summary.selection = self.sampler.counts.as_dict()
 
