@@ -18,6 +18,10 @@ Example:
 
 from __future__ import annotations
 
+# ONNX Runtime must load before GStreamer (which `capture`, imported by the detector modules, starts):
+# with GStreamer's libunwind loaded first, any C++ exception inside ONNX Runtime aborts the process.
+import onnxruntime  # noqa: F401
+
 from detect.detector import Detector
 from detect.errors import DetectError
 from detect.evaluate import evaluate_map50
