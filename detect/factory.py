@@ -73,6 +73,7 @@ def load_detector(
     max_det: int = 300,
     providers: Sequence[str] | str | None = None,
     intra_op_threads: int | None = None,
+    spin: bool | None = None,
     device: str | int | None = None,
 ) -> Detector:
     """A :class:`Detector` for the model at ``path``.
@@ -81,7 +82,7 @@ def load_detector(
         path: model file or folder.
         backend: ``"auto"`` (by suffix, see the module table) or one backend by name.
         conf, iou, class_map, imgsz, max_det: as :class:`OnnxDetector`, for every backend.
-        providers, intra_op_threads: ONNX Runtime only (``providers="auto"``: the best one present).
+        providers, intra_op_threads, spin: ONNX Runtime only (``providers="auto"``: the best one present).
         device: CUDA device index for TensorRT; Ultralytics device string (default ``"cpu"``).
 
     Raises:
@@ -105,7 +106,11 @@ def load_detector(
             from detect.onnx_backend import OnnxDetector
 
             return OnnxDetector(
-                onnx_model, providers=[OPENVINO_PROVIDER], intra_op_threads=intra_op_threads, **common
+                onnx_model,
+                providers=[OPENVINO_PROVIDER],
+                intra_op_threads=intra_op_threads,
+                spin=spin,
+                **common,
             )
         if path.suffix.lower() == ".onnx":
             raise DetectError(
@@ -116,7 +121,7 @@ def load_detector(
     if chosen == "onnxruntime":
         from detect.onnx_backend import OnnxDetector
 
-        return OnnxDetector(path, providers=providers, intra_op_threads=intra_op_threads, **common)
+        return OnnxDetector(path, providers=providers, intra_op_threads=intra_op_threads, spin=spin, **common)
     if chosen == "tensorrt":
         from detect.tensorrt_backend import TensorRTDetector
 
