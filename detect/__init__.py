@@ -9,6 +9,9 @@ and :class:`DetectError`. Backends share the :class:`Detector` interface:
 :class:`UltralyticsDetector` (the reference); :func:`load_detector` picks one by
 file type. :func:`export_model` writes ONNX, INT8 ONNX, OpenVINO or TensorRT;
 :func:`quantize_onnx_int8` and :func:`evaluate_map50` are the INT8 tools.
+:class:`DetectorEnsemble` runs several models (:class:`ModelSpec`) per stream,
+:class:`TiledDetector` runs one on overlapping tiles of large frames, and
+:mod:`detect.convert` turns RDD VOC XML or COCO JSON into YOLO data sets.
 
 Example:
     >>> from detect import OnnxDetector  # doctest: +SKIP
@@ -23,6 +26,7 @@ from __future__ import annotations
 import onnxruntime  # noqa: F401
 
 from detect.detector import Detector
+from detect.ensemble import DetectorEnsemble, ModelSpec
 from detect.errors import DetectError
 from detect.evaluate import evaluate_map50
 from detect.export import export_onnx
@@ -31,6 +35,7 @@ from detect.factory import load_detector
 from detect.onnx_backend import OnnxDetector
 from detect.quantize import quantize_onnx_int8
 from detect.tensorrt_backend import TensorRTDetector
+from detect.tiling import TiledDetector
 from detect.types import DetectedFrame, Detections
 from detect.ultralytics_backend import UltralyticsDetector
 
@@ -39,8 +44,11 @@ __all__ = [
     "DetectedFrame",
     "Detections",
     "Detector",
+    "DetectorEnsemble",
+    "ModelSpec",
     "OnnxDetector",
     "TensorRTDetector",
+    "TiledDetector",
     "UltralyticsDetector",
     "evaluate_map50",
     "export_model",

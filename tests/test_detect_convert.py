@@ -255,3 +255,16 @@ def test_malformed_coco_names_file_line_and_key(tmp_path: Path) -> None:
 def test_no_voc_layout_is_an_error_naming_the_folder(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match=rf"{tmp_path}: no annotations/xmls folder"):
         convert_voc(tmp_path, tmp_path / "out", progress=False)
+
+
+def test_voc_without_size_reads_the_image_header_and_shows_progress(tmp_path: Path) -> None:
+    src = _one_image_voc(tmp_path, [("D40", [10, 10, 30, 30])], size=(120, 90))
+    xml = src / "train" / "annotations" / "xmls" / "a.xml"
+    xml.write_text(
+        xml.read_text().replace("<size><width>120</width><height>90</height><depth>3</depth></size>", "")
+    )
+    assert parse_voc_xml(xml).width == 0
+    report = convert_voc(src, tmp_path / "out", progress=True)
+    _, boxes = _read_yolo(tmp_path / "out", "train", "a", 120, 90)
+    np.testing.assert_allclose(boxes, [[10, 10, 30, 30]], atol=1e-3)
+    assert dict(report.boxes) == {"pothole": 1}
