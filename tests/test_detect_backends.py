@@ -204,3 +204,28 @@ def test_tensorrt_engine_agrees_with_onnx_runtime(tmp_path: Path) -> None:  # pr
             same &= np.abs(b.confidence[:, None] - a.confidence[None, :]) <= 0.02  # FP16 arithmetic
             matched += int(same.any(axis=1).sum())
     assert total >= 12 and matched >= 0.9 * total
+
+
+@pytest.mark.slow
+def test_pt_weights_run_with_ultralytics_and_agree_with_their_onnx_export(tmp_path: Path) -> None:
+    """``.pt`` -> the Ultralytics backend (torch); its ONNX export -> ONNX Runtime: same boxes, up to
+    float differences between torch and ONNX Runtime kernels."""
+    from fixtures_detect import synthetic_frames, train_tiny_yolo
+
+    from detect import export_onnx
+
+    weights = train_tiny_yolo(tmp_path / "tiny")
+    torch_det = load_detector(weights, conf=0.05, iou=0.5, imgsz=192)
+    ort_det = load_detector(export_onnx(weights, tmp_path / "tiny.onnx", imgsz=192), conf=0.05, iou=0.5)
+    assert isinstance(torch_det, UltralyticsDetector) and torch_det.names == ort_det.names
+    frames = synthetic_frames(4, [(240, 320), (192, 192)], seed=5)
+    matched = total = 0
+    for theirs, ours in zip(torch_det.detect(frames), ort_det.detect(frames), strict=True):
+        total += len(theirs)
+        if len(theirs) and len(ours):
+            same = (box_iou(theirs.xyxy, ours.xyxy) >= 0.98) & (
+                theirs.class_id[:, None] == ours.class_id[None, :]
+            )
+            same &= np.abs(theirs.confidence[:, None] - ours.confidence[None, :]) <= 0.005
+            matched += int(same.any(axis=1).sum())
+    assert total >= 8 and matched >= 0.95 * total, (matched, total)
