@@ -21,6 +21,7 @@ from capture.selection import DistanceSelector, FootprintDepth, SelectionCounts,
 from capture.telemetry import LiveNmea, LiveTelemetry, PoseSeries, TelemetryTrack, load_telemetry
 from capture.types import Frame, Pose
 from capture.video import VideoSource
+from capture.video_pipeline import parse_video_uri
 
 __all__ = [
     "CaptureError",
@@ -41,4 +42,5 @@ __all__ = [
     "footprint_depth_m",
     "load_photo_telemetry",
     "load_telemetry",
+    "parse_video_uri",
 ]

@@ -135,9 +135,12 @@ def _run_pipeline(
 
     cfg = load_pipeline_config(config_path, overrides)
     for stream in cfg.streams():
-        # Video URIs are checked by capture when the source opens (it knows every scheme);
-        # plain paths and telemetry files are checked here, before any work starts.
-        if "://" not in stream.source:
+        # Every source and telemetry file is checked before any work starts; capture knows the schemes.
+        if "://" in stream.source:
+            from capture import parse_video_uri
+
+            parse_video_uri(stream.source)
+        else:
             _require_file(Path(stream.source), f"video source of {stream.source_id}")
         if ":" not in stream.telemetry or Path(stream.telemetry).exists():
             _require_file(Path(stream.telemetry), f"telemetry of {stream.source_id}")

@@ -48,14 +48,14 @@ def test_run_with_missing_video(tmp_path: Path) -> None:
     telemetry = tmp_path / "t.tlog"
     telemetry.write_bytes(b"")
     result = roadsight("run", "--source", str(tmp_path / "nope.mp4"), "--telemetry", str(telemetry))
-    _assert_clean_failure(result, "video source not found", "nope.mp4")
+    _assert_clean_failure(result, "video source of cam0 not found", "nope.mp4")
 
 
 def test_run_with_missing_telemetry(tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
     video.write_bytes(b"\x00" * 16)
     result = roadsight("run", "--source", str(video), "--telemetry", str(tmp_path / "nope.tlog"))
-    _assert_clean_failure(result, "telemetry not found")
+    _assert_clean_failure(result, "telemetry of cam0 not found")
 
 
 def test_run_with_malformed_config_names_the_key(tmp_path: Path) -> None:
