@@ -83,6 +83,12 @@ def test_onnx_loads_as_onnx_runtime_on_the_cpu() -> None:
     assert detector.names[0] == "pothole" and detector.input_size == (960, 960)
 
 
+def test_spin_option_changes_threading_not_results(test_range_frames: list[np.ndarray]) -> None:
+    still, default = OnnxDetector(STARTER, spin=False, intra_op_threads=2), OnnxDetector(STARTER)
+    for a, b in zip(still.detect(test_range_frames[:2]), default.detect(test_range_frames[:2]), strict=True):
+        assert len(a) == len(b) and np.allclose(a.xyxy, b.xyxy, atol=1e-3)
+
+
 def test_a_missing_provider_is_an_error_not_a_silent_cpu_run() -> None:
     with pytest.raises(
         DetectError, match=r"roadsight-starter\.onnx: execution providers \['NoSuchExecutionProvider'\]"
