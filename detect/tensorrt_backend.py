@@ -138,8 +138,11 @@ class TensorRTDetector(YoloDetectorBase):
         shape = tuple(self._engine.get_tensor_shape(self._input_name))
         if len(shape) != 4 or shape[1] != 3:
             raise DetectError(f"{path}: input {self._input_name!r} has shape {shape}; expected (B, 3, H, W)")
-        # Dynamic axes are -1; a dynamic batch is bounded by the optimisation profile's maximum.
-        self._profile_max_batch = int(self._engine.get_tensor_profile_shape(self._input_name, 0)[2][0])
+        # Dynamic axes are -1; a dynamic batch is bounded by the optimisation profile's maximum
+        # (a fully static engine has no profile to ask).
+        self._profile_max_batch = (
+            int(self._engine.get_tensor_profile_shape(self._input_name, 0)[2][0]) if -1 in shape else None
+        )
         output_dtype = np.dtype(trt.nptype(self._engine.get_tensor_dtype(self._output_name)))
         self._output_torch_dtype = torch.float16 if output_dtype == np.float16 else torch.float32
         imgsz_meta = meta.get("imgsz")
