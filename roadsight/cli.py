@@ -34,6 +34,8 @@ sim_app = typer.Typer(
     help="The test range: simulated missions with exact ground truth.", no_args_is_help=True
 )
 app.add_typer(sim_app, name="sim")
+dataset_app = typer.Typer(help="Labelled data sets: convert public formats to YOLO with the taxonomy.")
+app.add_typer(dataset_app, name="dataset")
 
 # Messages go to stderr and never wrap (a wrapped path is hard to copy); results
 # go to stdout, wide enough for tables when piped.
@@ -144,7 +146,8 @@ def _run_pipeline(
             _require_file(Path(stream.source), f"video source of {stream.source_id}")
         if ":" not in stream.telemetry or Path(stream.telemetry).exists():
             _require_file(Path(stream.telemetry), f"telemetry of {stream.source_id}")
-    _require_file(cfg.detect.model, "model")
+    for model in cfg.detect.model_list():
+        _require_file(model.model, "model")
     cfg.store.parent.mkdir(parents=True, exist_ok=True)
 
     with Progress(
@@ -450,16 +453,65 @@ def train_cmd(
 
 @app.command("export")
 def export_cmd(
-    weights: Annotated[Path, typer.Option(help="Trained weights (.pt).")],
-    out: Annotated[Path, typer.Option(help="Output ONNX path.")],
+    weights: Annotated[
+        Path, typer.Option(help="Trained weights (.pt); an FP32 .onnx for --format onnx-int8.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output .onnx / .engine, or a *_openvino_model folder.")],
     imgsz: Annotated[int, typer.Option(help="Input size.")] = 640,
+    fmt: Annotated[str, typer.Option("--format", help="onnx, onnx-int8, openvino or engine.")] = "onnx",
+    calib: Annotated[
+        Path | None,
+        typer.Option("--calib", help="Frames folder for INT8 calibration (never the validation frames)."),
+    ] = None,
+    calib_frames: Annotated[int, typer.Option(help="Calibration frames at most.")] = 64,
+    batch: Annotated[int, typer.Option(help="Largest batch of a dynamic-batch engine.")] = 8,
 ) -> None:
-    """Export weights to ONNX (with class names in the metadata)."""
-    from detect import export_onnx
+    """Export a model: ONNX, INT8 ONNX (calibrated on --calib), OpenVINO, or a TensorRT engine."""
+    from detect import export_model
 
     _require_file(weights, "weights")
-    path = export_onnx(weights, out, imgsz=imgsz)
-    console.print(f"[green]exported[/]: {path}")
+    if calib is not None:
+        _require_file(calib, "calibration frames")
+    path = export_model(
+        weights, out, fmt=fmt, imgsz=imgsz, calib_dir=calib, calib_frames=calib_frames, max_batch=batch
+    )
+    console.print(f"[green]exported[/] {fmt}: {path}")
+
+
+@dataset_app.command("convert")
+def dataset_convert(
+    src: Annotated[Path, typer.Argument(help="RDD root/country/split folder (voc) or the COCO JSON file.")],
+    out: Annotated[Path, typer.Argument(help="Output YOLO data set folder.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="voc (RDD2020/RDD2022 Pascal VOC XML) or coco.")
+    ] = "voc",
+    images: Annotated[
+        Path | None, typer.Option(help="COCO: the images folder (default: beside the JSON).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="COCO: the split to write (train, val, test).")] = "train",
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Source class = taxonomy key, or = null to ignore it (repeatable)."),
+    ] = None,
+) -> None:
+    """Convert a labelled data set to YOLO format with the taxonomy mapping; report per-class counts."""
+    from detect.convert import convert_coco, convert_voc
+
+    _require_file(src, "data set")
+    overrides: dict[str, str | None] = {}
+    for item in mapping or []:
+        name, sep, key = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--map {item!r}: expected SOURCE=TAXONOMY_KEY or SOURCE=null")
+        overrides[name.strip()] = None if key.strip().lower() in ("", "null", "none") else key.strip()
+    if fmt == "voc":
+        report = convert_voc(src, out, overrides or None)
+    elif fmt == "coco":
+        report = convert_coco(src, images or src.parent, out, overrides or None, split=split)
+    else:
+        raise UsageError(f"--format {fmt!r}: use voc or coco")
+    report.print(console)
+    console.print(f"[green]written[/]: {out / 'data.yaml'}")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

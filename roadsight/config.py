@@ -29,17 +29,53 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DetectConfig(_Section):
+class ModelConfig(_Section):
+    """One detector model and how its classes and scores map onto the taxonomy."""
+
     model: Path = DEFAULT_MODEL
+    # auto: by file type (.onnx ONNX Runtime, .engine TensorRT, .pt Ultralytics, *_openvino_model/).
+    backend: Literal["auto", "onnxruntime", "tensorrt", "ultralytics", "openvino"] = "auto"
     conf: float = Field(default=0.25, ge=0.0, le=1.0)
     # Per-class thresholds by taxonomy key; they override `conf` for that class.
     class_conf: dict[str, float] = Field(default_factory=dict)
     iou: float = Field(default=0.45, gt=0.0, le=1.0)
     # Model class name -> taxonomy key (or null to ignore the class).
     class_map: dict[str, str | None] = Field(default_factory=dict)
+    # Model input size (null: from the model); an int or [height, width].
+    imgsz: int | tuple[int, int] | None = None
+
+
+class TilingConfig(_Section):
+    """Slices with overlap for small objects in large (4K) frames, merged across tiles."""
+
+    tile: tuple[int, int] = (960, 960)  # [height, width]
+    overlap: float = Field(default=0.2, ge=0.0, le=0.9)
+    full_frame: bool = True  # also run the whole frame, for objects larger than a tile
+
+
+class DetectConfig(ModelConfig):
+    """The detector: one model (the fields inherited from :class:`ModelConfig`) or several."""
+
+    # Several models per stream (e.g. road defects + a COCO vehicle model for parking rules);
+    # when given, the single-model fields above are not used.
+    models: list[ModelConfig] = Field(default_factory=list)
+    # Suppress, per taxonomy class, one model's box overlapping another's better one by this IoU.
+    cross_model_iou: float | None = Field(default=None, gt=0.0, le=1.0)
+    tiling: TilingConfig | None = None
     threads: int | None = Field(default=None, ge=1)
+    # ONNX Runtime execution providers ("auto": the best present, CPU last; null: CPU).
+    providers: list[str] | Literal["auto"] | None = None
+    # ONNX Runtime worker threads spin-wait between runs; off by default because decoding
+    # shares the cores (on a 2-core machine spinning doubled the model's latency).
+    spin: bool = False
     # Most frames per inference call; frames of several sources are batched together.
     batch_size: int = Field(default=8, ge=1)
+
+    def model_list(self) -> list[ModelConfig]:
+        """The models to run: the ``models`` list, or this section's own single model."""
+        return self.models or [
+            ModelConfig.model_validate(self.model_dump(include=set(ModelConfig.model_fields)))
+        ]
 
 
 class SamplingConfig(_Section):

@@ -34,10 +34,10 @@ from capture import (
     VideoSource,
     load_telemetry,
 )
-from detect import DetectedFrame, OnnxDetector
+from detect import DetectedFrame, Detector, DetectorEnsemble, ModelSpec, TiledDetector, load_detector
 from geo import CameraModel, GeoEvent, GeoreferenceStats, GroundTracker, TrackerSettings, georeference
 from hardware import CameraProfile, load_camera_profile
-from roadsight.config import CaptureConfig, PipelineConfig, SamplingConfig, SourceConfig
+from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, SamplingConfig, SourceConfig
 from stream import GeoPackageStore, KafkaEventSink
 
 log = logging.getLogger(__name__)
@@ -346,6 +346,38 @@ class _Camera:
             self.telemetry.close()
 
 
+def build_detector(cfg: DetectConfig) -> Detector:
+    """The configured detector: one model or an ensemble, optionally on tiles."""
+    extra: dict[str, object] = {"spin": cfg.spin, "providers": cfg.providers}
+    if cfg.threads:
+        extra["intra_op_threads"] = cfg.threads
+    specs = [
+        ModelSpec(
+            m.model,
+            class_map=m.class_map or None,
+            conf={"default": m.conf, **m.class_conf},
+            iou=m.iou,
+            imgsz=m.imgsz,
+            backend=m.backend,
+            extra=extra if m.backend in ("auto", "onnxruntime", "openvino") else {},
+        )
+        for m in cfg.model_list()
+    ]
+    detector: Detector
+    if len(specs) == 1:
+        s = specs[0]
+        assert isinstance(s.conf, dict)
+        detector = load_detector(
+            s.model, s.backend, conf=s.conf, iou=s.iou, class_map=s.class_map, imgsz=s.imgsz, **s.extra
+        )
+    else:
+        detector = DetectorEnsemble.from_specs(specs, cross_model_iou=cfg.cross_model_iou)
+    if cfg.tiling is not None:
+        t = cfg.tiling
+        detector = TiledDetector(detector, t.tile, t.overlap, t.full_frame)
+    return detector
+
+
 class Pipeline:
     """Cameras (video + telemetry) through detection, geo and the sinks, in one process.
 
@@ -362,15 +394,8 @@ class Pipeline:
         for spec in config.streams():
             assert spec.camera is not None
             load_camera_profile(spec.camera)  # fail before any work on a bad profile
-        conf: dict[str, float] = {"default": config.detect.conf, **config.detect.class_conf}
         self.geo_stats = GeoreferenceStats()
-        self.detector = OnnxDetector(
-            config.detect.model,
-            conf=conf,
-            iou=config.detect.iou,
-            class_map=config.detect.class_map or None,
-            intra_op_threads=config.detect.threads,
-        )
+        self.detector = build_detector(config.detect)
 
     def run(self) -> RunSummary:
         cfg = self.config

@@ -94,3 +94,22 @@ def test_sim_generate_with_unknown_scenario(tmp_path: Path, scenario: str) -> No
 
 def test_train_with_missing_data(tmp_path: Path) -> None:
     _assert_clean_failure(roadsight("train", "--data", str(tmp_path / "data.yaml")), "data file not found")
+
+
+def test_export_int8_from_the_cli_and_engine_without_a_gpu(tmp_path: Path) -> None:
+    from hardware.sim.photos import write_survey_photos
+    from roadsight.config import DEFAULT_MODEL
+
+    write_survey_photos("drone_quick", 4400, tmp_path / "calib", every_n=12)
+    out = tmp_path / "int8.onnx"
+    result = roadsight(
+        "export", "--weights", str(DEFAULT_MODEL), "--format", "onnx-int8",
+        "--calib", str(tmp_path / "calib"), "--imgsz", "640", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert out.is_file() and out.stat().st_size < DEFAULT_MODEL.stat().st_size
+    # An engine is built from the trained weights on the target GPU, not from an ONNX file here.
+    engine = roadsight(
+        "export", "--weights", str(DEFAULT_MODEL), "--format", "engine", "--out", str(tmp_path / "m.engine")
+    )
+    _assert_clean_failure(engine, "--format engine needs .pt weights")

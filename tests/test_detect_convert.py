@@ -268,3 +268,37 @@ def test_voc_without_size_reads_the_image_header_and_shows_progress(tmp_path: Pa
     _, boxes = _read_yolo(tmp_path / "out", "train", "a", 120, 90)
     np.testing.assert_allclose(boxes, [[10, 10, 30, 30]], atol=1e-3)
     assert dict(report.boxes) == {"pothole": 1}
+
+
+def test_cli_dataset_convert_reports_counts_and_applies_overrides(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    src = _one_image_voc(tmp_path, [("D40", [10, 10, 40, 40]), ("D99", [50, 20, 70, 60])])
+    out = tmp_path / "yolo"
+    run = subprocess.run(
+        [sys.executable, "-m", "roadsight", "dataset", "convert", str(src), str(out), "--format", "voc"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "pothole" in run.stdout + run.stderr and "D99" in run.stdout + run.stderr  # unmapped, reported
+    assert (out / "data.yaml").is_file()
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "roadsight",
+            "dataset",
+            "convert",
+            str(src),
+            str(tmp_path / "x"),
+            "--map",
+            "D99",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "--map 'D99'" in bad.stdout + bad.stderr
