@@ -45,6 +45,14 @@ class MapResult:
     labels: int = 0
     predictions: int = 0
     seconds: float = 0.0  # wall time of detect() calls only (no image reading)
+    # At the detector's own thresholds (what the pipeline emits), IoU 0.5, same class:
+    precision: float = float("nan")
+    recall: float = float("nan")
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r > 0 else float("nan")
 
 
 def match_at_iou(
@@ -186,6 +194,8 @@ def _summarise(
         labels=len(gt_class),
         predictions=len(tp),
         seconds=seconds,
+        precision=float(tp.mean()) if len(tp) else float("nan"),
+        recall=float(tp.sum() / len(gt_class)) if len(gt_class) else float("nan"),
     )
 
 

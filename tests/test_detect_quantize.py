@@ -192,3 +192,18 @@ def test_dfl_rewrite_is_exact_and_leaves_no_transposed_softmax() -> None:
     np.testing.assert_allclose(run[1], run[0], rtol=1e-6, atol=1e-5)
     # The shipped starter model carries the rewrite already.
     assert not rewrite_dfl_softmax(onnx.load(str(STARTER)))
+
+
+def test_precision_recall_f1_at_the_detectors_own_threshold() -> None:
+    from detect.evaluate import _summarise
+
+    result = _summarise(
+        [np.array([True, False, True])],
+        [np.array([0.9, 0.8, 0.7])],
+        [np.array([4, 4, 0])],
+        [np.array([4, 4, 0, 0])],
+        1,
+        0.0,
+    )
+    assert (result.precision, result.recall) == pytest.approx((2 / 3, 2 / 4))
+    assert result.f1 == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
