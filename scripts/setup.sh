@@ -28,6 +28,8 @@ APT_PACKAGES=(
   libgirepository1.0-dev libcairo2-dev pkg-config gcc make
   # headless browser for dashboard tests
   chromium fonts-liberation
+  # PostgreSQL + PostGIS: the production event store (the tests start a throw-away cluster)
+  postgresql-15 postgresql-15-postgis-3
 )
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
