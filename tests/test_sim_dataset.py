@@ -9,9 +9,18 @@ import numpy as np
 import pytest
 import yaml
 
+from hardware import load_camera_profile
 from hardware.sim.camera import CameraPose, project_ground_points
 from hardware.sim.classes import SIM_CLASSES
-from hardware.sim.dataset import DatasetError, _label_lines, generate_dataset
+from hardware.sim.dataset import (
+    MIN_BOX_PX,
+    VEHICLE_CAMERA,
+    DatasetError,
+    _dataset_world,
+    _label_lines,
+    _vehicle_still,
+    generate_dataset,
+)
 from hardware.sim.road import RoadSpec
 from hardware.sim.world import WorldSpec, build_world
 from taxonomy import load_taxonomy
@@ -33,6 +42,7 @@ def test_layout_and_data_yaml(dataset: Path):
     assert data["taxonomy_ids"] == [tax.get(k).id for k in SIM_CLASSES]
     for split, n in (("train", 8), ("val", 3)):
         images = sorted((dataset / "images" / split).glob("*.jpg"))
+        assert all(p.stem.endswith(("_drone", "_vehicle")) for p in images)
         labels = sorted((dataset / "labels" / split).glob("*.txt"))
         assert len(images) == len(labels) == n
         assert [p.stem for p in images] == [p.stem for p in labels]
@@ -98,8 +108,81 @@ def test_label_boxes_enclose_the_painted_objects():
         ), obj.object_id
 
 
+def test_vehicle_stills_look_along_a_lane_and_their_labels_sit_on_the_objects():
+    """Vehicle stills: a camera 1.2-2.5 m above the asphalt, pitched 10-35 degrees down, looking along
+    the road; every label box lies inside the image and holds its object's projected anchor."""
+    rng = np.random.default_rng(3)
+    K0 = load_camera_profile(VEHICLE_CAMERA).intrinsics(960, 540)
+    n_labels = 0
+    for world_seed in (11, 12):
+        world = _dataset_world(world_seed)
+        road = world.road
+        index = {o.object_id: o for o in world.objects}
+        for _ in range(15):
+            still = _vehicle_still(world, rng)
+            pose = still.pose
+            assert still.platform == "vehicle" and 1.2 <= pose.height <= 2.5 and -35 <= pose.pitch_deg <= -10
+            # on the asphalt, heading along the road one way or the other
+            s = np.linspace(0, road.spec.length_m, 2001)
+            d = np.hypot(*(road.points(s) - [pose.x, pose.y]).T)
+            i = int(np.argmin(d))
+            assert d[i] < road.spec.half_width_m
+            off = (pose.yaw_deg - np.degrees(road.heading(s[i]))) % 180.0
+            assert min(off, 180.0 - off) < 12.0
+            K = K0.copy()
+            K[:2] *= [[still.focal_scale], [still.focal_scale]]
+            lines = _label_lines(world, K, pose, 960, 540)
+            n_labels += len(lines)
+            anchors = {
+                oid: project_ground_points(K, pose, np.array([o.center_xy]))[0][0] for oid, o in index.items()
+            }
+            for line in lines:
+                c, xc, yc, w, h = (float(v) for v in line.split())
+                x1, x2, y1, y2 = (
+                    (xc - w / 2) * 960,
+                    (xc + w / 2) * 960,
+                    (yc - h / 2) * 540,
+                    (yc + h / 2) * 540,
+                )
+                assert -1e-3 <= x1 < x2 <= 960 + 1e-3 and -1e-3 <= y1 < y2 <= 540 + 1e-3
+                assert max(x2 - x1, y2 - y1) >= MIN_BOX_PX - 1e-3
+                assert any(
+                    o.class_key == SIM_CLASSES[int(c)]
+                    and x1 - 1 <= anchors[oid][0] <= x2 + 1
+                    and y1 - 1 <= anchors[oid][1] <= y2 + 1
+                    for oid, o in index.items()
+                ), line
+    assert n_labels >= 15  # objects ahead of the vehicle are seen
+
+
+def test_platform_mix_picks_the_camera(tmp_path: Path):
+    vehicle = generate_dataset(
+        tmp_path / "v", n_train=4, n_val=0, seed=5, imgsz=320, platform_mix=1.0, progress=False
+    )
+    drone = generate_dataset(
+        tmp_path / "d", n_train=4, n_val=0, seed=5, imgsz=320, platform_mix=0.0, progress=False
+    )
+    vehicle_images = list((vehicle / "images" / "train").glob("*.jpg"))
+    drone_images = list((drone / "images" / "train").glob("*.jpg"))
+    assert len(vehicle_images) == len(drone_images) == 4
+    assert all(p.stem.endswith("_vehicle") for p in vehicle_images)
+    assert all(p.stem.endswith("_drone") for p in drone_images)
+    rows = [
+        [float(v) for v in line.split()]
+        for f in (vehicle / "labels" / "train").glob("*.txt")
+        for line in f.read_text().splitlines()
+    ]
+    arr = np.array(rows).reshape(-1, 5)
+    assert len(arr) >= 1
+    assert np.all(arr[:, 1:3] - arr[:, 3:5] / 2 >= -1e-6) and np.all(
+        arr[:, 1:3] + arr[:, 3:5] / 2 <= 1 + 1e-6
+    )
+
+
 def test_bad_parameters_are_clear_errors(tmp_path: Path):
     with pytest.raises(DatasetError, match="n_train=0, n_val=0"):
         generate_dataset(tmp_path, n_train=0, n_val=0, seed=1)
     with pytest.raises(DatasetError, match="imgsz=10"):
         generate_dataset(tmp_path, n_train=1, n_val=0, seed=1, imgsz=10)
+    with pytest.raises(DatasetError, match=r"platform_mix=1\.5"):
+        generate_dataset(tmp_path, n_train=1, n_val=0, seed=1, platform_mix=1.5)
