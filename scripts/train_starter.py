@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Train the bundled starter model, end to end, reproducibly.
 
-    .venv/bin/python scripts/train_starter.py [--epochs 30] [--train 160] [--val 30]
+    .venv/bin/python scripts/train_starter.py [--epochs 30] [--train 160] [--val 30] [--vehicle-share 0.4]
 
-1. renders a training set on the test range (`roadsight sim dataset`, frames of
-   960x540 as the pipeline sees 1080p drone video at `imgsz` 960);
+1. renders a training set on the test range (`hardware.sim.dataset`, frames of
+   960x540 as the pipeline sees 1080p video at `imgsz` 960): a share
+   `--vehicle-share` from forward vehicle cameras on the lanes, the rest from
+   drones (nadir, some low and oblique), under varied light, shadows, wet
+   asphalt, motion blur and noise;
 2. slices it into 320 px tiles (`detect.dataset_tiles`) so small defects keep
    their pixel size while training runs at a cheap input size;
 3. adds the real road photos of `../shared/data/road-damage-real` when present
@@ -81,9 +84,18 @@ def main() -> int:
     parser.add_argument("--tile", type=int, default=320)
     parser.add_argument("--frame-size", type=int, default=960)
     parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument(
+        "--vehicle-share", type=float, default=0.4, help="share of rendered frames from a vehicle camera"
+    )
     parser.add_argument("--no-real", action="store_true", help="do not add the shared real photos")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--init", choices=["coco", "scratch"], default="coco")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=REPO / "detect" / "models",
+        help="where the ONNX and its model card go (another folder keeps the shipped model until checked)",
+    )
     args = parser.parse_args()
 
     from detect.dataset_tiles import tile_dataset
@@ -93,7 +105,14 @@ def main() -> int:
     work: Path = args.work
     frames = work / "frames"
     if not (frames / "data.yaml").exists():
-        generate_dataset(frames, n_train=args.train, n_val=args.val, seed=args.seed, imgsz=args.frame_size)
+        generate_dataset(
+            frames,
+            n_train=args.train,
+            n_val=args.val,
+            seed=args.seed,
+            imgsz=args.frame_size,
+            platform_mix=args.vehicle_share,
+        )
     tiles_yaml, stats = tile_dataset(frames / "data.yaml", work / "tiles", tile=args.tile, seed=args.seed)
     for split, s in stats.items():
         print(f"tiles {split}: {s.tiles} tiles ({s.empty_tiles} empty), {s.boxes} boxes, {s.images} frames")
@@ -131,8 +150,8 @@ def main() -> int:
         close_mosaic=max(1, args.epochs // 4),
         command=command.strip(),
     )
-    models = REPO / "detect" / "models"
-    models.mkdir(exist_ok=True)
+    models: Path = args.models_dir
+    models.mkdir(parents=True, exist_ok=True)
     assert result.onnx is not None
     shutil.copy(result.onnx, models / "roadsight-starter.onnx")
     card = result.model_card.read_text()
@@ -140,7 +159,8 @@ def main() -> int:
         "# Model card",
         "# Model card: roadsight starter (smoke-test model)\n\n"
         f"Trained on {args.tile} px tiles of {args.frame_size}x{args.frame_size * 9 // 16} test-range frames "
-        f"(plus real photos where available); run it at imgsz {args.frame_size} on 16:9 video. "
+        f"({args.vehicle_share:.0%} from forward vehicle cameras, the rest from drones) "
+        f"plus real photos where available; run it at imgsz {args.frame_size} on 16:9 video. "
         "A smoke-test model for the demo and CI, not a production detector.",
         1,
     )
