@@ -2,31 +2,43 @@
 
 Public surface: :class:`GeoEvent` (one geo-referenced detection) and
 :class:`EvidenceRef` (a pointer to evidence media by URI and SHA-256);
-:class:`CameraModel` and :func:`georeference` (flat-ground ray casting),
-:func:`frame_footprint` (coverage), :class:`GroundTracker` (one event per
-physical object per pass, ByteTrack association on the ground), :func:`evaluate_events` and
-:func:`load_ground_truth` (accuracy against the test range's ground truth).
+:class:`CameraModel` and :func:`georeference` (flat-ground ray casting), its
+columnar hot path :func:`georeference_arrays` -> :class:`GeoEventBatch` over
+:class:`CameraPoses`, :func:`frame_footprint`/:func:`frame_footprints` (coverage),
+:class:`GroundTracker` (one event per physical object per pass, ByteTrack association on
+the ground), :func:`evaluate_events` and :func:`load_ground_truth` (accuracy against the
+test range's ground truth).
 """
 
 from __future__ import annotations
 
 from geo.camera import CameraModel
+from geo.camera_poses import CameraPoses
 from geo.crs import LocalFrame, local_crs
 from geo.errors import GeoError
 from geo.evaluation import EvalReport, evaluate_events, load_ground_truth
-from geo.footprint import frame_footprint
-from geo.georeference import GeoreferenceStats, bench_georeference, georeference
+from geo.footprint import FrameFootprints, frame_footprint, frame_footprints
+from geo.georeference import (
+    GeoreferenceStats,
+    bench_georeference,
+    georeference,
+    georeference_arrays,
+    georeference_frames,
+)
 from geo.ids import EVENT_ID_NAMESPACE, event_id_for
 from geo.tracking import GroundTracker, TrackerSettings
-from geo.types import EvidenceRef, GeoEvent
+from geo.types import EvidenceRef, GeoEvent, GeoEventBatch
 
 __all__ = [
     "EVENT_ID_NAMESPACE",
     "CameraModel",
+    "CameraPoses",
     "EvalReport",
     "EvidenceRef",
+    "FrameFootprints",
     "GeoError",
     "GeoEvent",
+    "GeoEventBatch",
     "GeoreferenceStats",
     "GroundTracker",
     "LocalFrame",
@@ -35,7 +47,10 @@ __all__ = [
     "evaluate_events",
     "event_id_for",
     "frame_footprint",
+    "frame_footprints",
     "georeference",
+    "georeference_arrays",
+    "georeference_frames",
     "load_ground_truth",
     "local_crs",
 ]

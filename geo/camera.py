@@ -1,4 +1,9 @@
-"""Pinhole camera model and the earth-frame camera axes of architecture.md.
+"""Pinhole camera model with Brown-Conrady lens distortion, and the camera axes of architecture.md.
+
+Angles: earth-frame camera angles (a stabilised gimbal reporting in the earth
+frame) give the axes directly (:func:`camera_axes`); a camera fixed to the body
+(a vehicle mount, a fixed drone camera) composes the body attitude with the
+mount angles (:func:`mounted_axes`).
 
 Example:
     >>> from hardware.profiles import load_camera_profile
@@ -16,6 +21,9 @@ import numpy as np
 
 from geo.errors import GeoError
 from hardware.profiles import CameraMount, CameraProfile
+
+# Undistortion stops when a step moves a normalised point by < 1e-10 (far below a pixel), or after 50 steps.
+_UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)
 
 
 @dataclass(frozen=True)
@@ -75,11 +83,22 @@ class CameraModel:
         """
         u = np.asarray(u, np.float64) * scale_x
         v = np.asarray(v, np.float64) * scale_y
-        if np.any(self.distortion != 0.0) and u.size:
+        if self.has_distortion and u.size:
+            shape = np.broadcast_shapes(u.shape, v.shape)
+            u, v = np.broadcast_to(u, shape), np.broadcast_to(v, shape)
             pts = np.stack([u, v], axis=-1).reshape(-1, 1, 2)
-            und = cv2.undistortPoints(pts, self.K, self.distortion).reshape(-1, 2)
-            return und[:, 0], und[:, 1]
+            # Iterate to convergence: the default 5 fixed iterations leave up to a
+            # pixel of error in the corners of wide-angle lenses.
+            und = cv2.undistortPointsIter(  # type: ignore[attr-defined]  # missing from the stubs
+                pts, self.K, self.distortion, None, None, _UNDISTORT_CRITERIA
+            )
+            und = und.reshape(*shape, 2)
+            return und[..., 0], und[..., 1]
         return (u - self.K[0, 2]) / self.K[0, 0], (v - self.K[1, 2]) / self.K[1, 1]
+
+    @property
+    def has_distortion(self) -> bool:
+        return bool(np.any(self.distortion != 0.0))
 
 
 def camera_axes(
@@ -101,3 +120,37 @@ def camera_axes(
     d0 = np.cross(f, r0)
     cr, sr = np.cos(roll)[..., None], np.sin(roll)[..., None]
     return f, cr * r0 + sr * d0, -sr * r0 + cr * d0
+
+
+def axes_matrix(yaw_deg: np.ndarray, pitch_deg: np.ndarray, roll_deg: np.ndarray) -> np.ndarray:
+    """Camera axes as matrices ``(N, 3, 3)`` whose columns are right, down, forward in ENU.
+
+    A pixel's ray is ``R @ (x_norm, y_norm, 1)``.
+    """
+    f, r, d = camera_axes(yaw_deg, pitch_deg, roll_deg)
+    return np.stack([r, d, f], axis=-1)
+
+
+def mounted_axes(
+    body_yaw_deg: np.ndarray,
+    body_pitch_deg: np.ndarray,
+    body_roll_deg: np.ndarray,
+    mount: CameraMount,
+) -> np.ndarray:
+    """Axes ``(N, 3, 3)`` of a camera fixed to a body: body attitude composed with the mount angles.
+
+    The body frame is (right, forward, up); the mount's yaw/pitch/roll are the
+    camera's angles in it with the same formulas as :func:`camera_axes` (yaw
+    from the body's forward axis towards its right, pitch from the body's
+    horizontal plane). The body attitude (aviation yaw, pitch, roll) gives the
+    body's right, forward and down axes by those same formulas, so the
+    camera's earth axes are ``B @ M`` with ``B = [right, forward, up]``.
+    A level body with heading ``yaw`` gives ``camera_axes(yaw + mount yaw,
+    mount pitch, mount roll)`` exactly.
+    """
+    f_b, r_b, d_b = camera_axes(body_yaw_deg, body_pitch_deg, body_roll_deg)
+    body = np.stack([r_b, f_b, -d_b], axis=-1)  # (N, 3, 3): body (right, forward, up) -> ENU
+    mount_axes = axes_matrix(
+        np.array([mount.yaw_deg]), np.array([mount.pitch_deg]), np.array([mount.roll_deg])
+    )
+    return np.asarray(body @ mount_axes[0])

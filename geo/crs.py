@@ -105,3 +105,55 @@ def rotate_en_to_grid(
     c, s = np.cos(north_azimuth), np.sin(north_azimuth)
     # Grid unit vectors: north -> (sin a, cos a), east -> (cos a, -sin a).
     return east * c + north * s, -east * s + north * c
+
+
+_WGS84_A = 6378137.0
+_WGS84_E2 = 6.69437999014e-3
+
+
+@dataclass(frozen=True)
+class TangentOffsets:
+    """Per-origin coefficients taking true east/north metres to lon/lat degrees, to second order.
+
+    For an offset ``(e, n)`` of at most ``s`` metres from the origin
+    (geodesic distance and azimuth, as the local azimuthal equidistant frame
+    reads it)::
+
+        lat = lat0 + n / M - e^2 tan(lat0) / (2 M N)
+        lon = lon0 + e / (N cos lat0) (1 + n tan(lat0) / M)
+
+    with the meridian and prime-vertical radii ``M``, ``N``. The neglected
+    third-order terms are below ``s^3 / R^2`` (0.03 mm at 100 m, 0.03 m at 1 km)
+    plus the ellipsoid's change of ``M`` (3e-6 s), so the columnar hot path
+    needs no PROJ call per point.
+    """
+
+    lon0: np.ndarray
+    lat0: np.ndarray
+    lat_per_n: np.ndarray
+    lat_per_ee: np.ndarray
+    lon_per_e: np.ndarray
+    lon_e_per_n: np.ndarray
+
+    @classmethod
+    def at(cls, lon0: np.ndarray, lat0: np.ndarray) -> TangentOffsets:
+        phi = np.radians(np.asarray(lat0, np.float64))
+        w = 1.0 - _WGS84_E2 * np.sin(phi) ** 2
+        n_radius = _WGS84_A / np.sqrt(w)
+        m_radius = _WGS84_A * (1.0 - _WGS84_E2) / w**1.5
+        tan = np.tan(phi)
+        deg = 180.0 / np.pi
+        return cls(
+            lon0=np.asarray(lon0, np.float64),
+            lat0=np.asarray(lat0, np.float64),
+            lat_per_n=deg / m_radius,
+            lat_per_ee=deg * tan / (2.0 * m_radius * n_radius),
+            lon_per_e=deg / (n_radius * np.cos(phi)),
+            lon_e_per_n=tan / m_radius,
+        )
+
+    def to_lonlat(self, east: np.ndarray, north: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Offsets (broadcast against the coefficients) to lon/lat degrees."""
+        lat = self.lat0 + north * self.lat_per_n - east * east * self.lat_per_ee
+        lon = self.lon0 + east * self.lon_per_e * (1.0 + north * self.lon_e_per_n)
+        return lon, lat

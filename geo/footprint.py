@@ -1,5 +1,9 @@
 """The ground area a frame sees, for coverage maps.
 
+:func:`frame_footprints` does every frame of a batch in one vectorised pass
+(the same kernel as the detections, ``4 * per_edge`` border rays per frame);
+:func:`frame_footprint` is the one-frame convenience returning a polygon.
+
 Example:
     >>> from capture import Pose
     >>> from hardware.profiles import load_camera_profile
@@ -11,13 +15,16 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from shapely.geometry import Polygon
 
 from capture import Pose
 from geo.camera import CameraModel
-from geo.georeference import camera_pose
-from geo.raycast import DEFAULT_MAX_RANGE_M, cast_rays
+from geo.camera_poses import CameraPoses
+from geo.georeference import cast_pixels
+from geo.raycast import DEFAULT_MAX_RANGE_M
 
 
 def _border_pixels(width: int, height: int, per_edge: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,6 +35,54 @@ def _border_pixels(width: int, height: int, per_edge: int) -> tuple[np.ndarray, 
     return u, v
 
 
+@dataclass(frozen=True)
+class FrameFootprints:
+    """Border rays of ``F`` frames on the ground: ``lonlat`` ``(F, K, 2)``, NaN where ``hit`` is False."""
+
+    lonlat: np.ndarray
+    hit: np.ndarray  # (F, K)
+
+    def polygon(self, i: int) -> Polygon | None:
+        """Frame ``i``'s ground polygon (WGS84), ``None`` when fewer than three border rays hit."""
+        pts = self.lonlat[i][self.hit[i]]
+        if len(pts) < 3:
+            return None
+        poly = Polygon(pts)
+        return poly if poly.is_valid else poly.buffer(0)
+
+
+def frame_footprints(
+    poses: CameraPoses,
+    camera: CameraModel,
+    *,
+    per_edge: int = 8,
+    max_range_m: float = DEFAULT_MAX_RANGE_M,
+) -> FrameFootprints:
+    """Ground footprints of every frame of ``poses`` in one pass (unlocated frames: no hits).
+
+    The image border is sampled ``per_edge`` times per side. For an oblique
+    camera the part of the border at or above the horizon (or beyond
+    ``max_range_m``) is left out, so the polygon is the visible ground up to that range.
+    """
+    u, v = _border_pixels(camera.width, camera.height, per_edge)
+    n_frames, k = len(poses), len(u)
+    lonlat = np.full((n_frames, k, 2), np.nan)
+    hit = np.zeros((n_frames, k), bool)
+    rows = np.flatnonzero(poses.located)
+    if rows.size:
+        g = cast_pixels(
+            np.broadcast_to(u, (rows.size, k)),
+            np.broadcast_to(v, (rows.size, k)),
+            rows,
+            poses,
+            camera,
+            max_range_m=max_range_m,
+        )
+        hit[rows] = g.hit
+        lonlat[rows] = np.where(g.hit[..., None], np.stack([g.lon, g.lat], axis=-1), np.nan)
+    return FrameFootprints(lonlat, hit)
+
+
 def frame_footprint(
     pose: Pose | None,
     camera: CameraModel,
@@ -35,30 +90,6 @@ def frame_footprint(
     per_edge: int = 8,
     max_range_m: float = DEFAULT_MAX_RANGE_M,
 ) -> Polygon | None:
-    """Ground polygon (WGS84 lon/lat) seen by ``camera`` at ``pose``; ``None`` if unlocated.
-
-    The image border is sampled ``per_edge`` times per side. For an oblique
-    camera the part of the border at or above the horizon (or beyond
-    ``max_range_m``) is left out, so the polygon is the visible ground up to
-    that range; ``None`` when fewer than three border rays reach the ground.
-    """
-    cp = camera_pose(pose, camera)
-    if cp is None:
-        return None
-    u, v = _border_pixels(camera.width, camera.height, per_edge)
-    xn, yn = camera.normalized(u, v)
-    hits = cast_rays(
-        xn,
-        yn,
-        lon=np.full(u.shape, cp.lon),
-        lat=np.full(u.shape, cp.lat),
-        height_m=cp.height_m,
-        yaw_deg=cp.yaw_deg,
-        pitch_deg=cp.pitch_deg,
-        roll_deg=cp.roll_deg,
-        max_range_m=max_range_m,
-    )
-    if int(hits.hit.sum()) < 3:
-        return None
-    poly = Polygon(np.column_stack([hits.lon[hits.hit], hits.lat[hits.hit]]))
-    return poly if poly.is_valid else poly.buffer(0)
+    """Ground polygon (WGS84 lon/lat) seen by ``camera`` at ``pose``; ``None`` if unlocated."""
+    poses = CameraPoses.from_poses([pose], camera, [pose.time_utc if pose is not None else np.nan])
+    return frame_footprints(poses, camera, per_edge=per_edge, max_range_m=max_range_m).polygon(0)

@@ -130,9 +130,11 @@ def test_accuracy_is_finite_documented_and_grows_with_height():
         )
         acc.append(e.accuracy_m)
     assert np.isfinite(acc).all() and np.all(np.diff(acc) > 0)
-    # At nadir centre: sqrt(sigma_pos^2 + (h/f)^2 + (sigma_att * h)^2).
+    # At nadir centre (radial 1 sigma): position, 1 px anchor error along both image axes (h/f each),
+    # tilt about east and north (h * sigma_att each); heading and height move the nadir point nowhere.
     h = 120.0
-    assert acc[-1] == pytest.approx(np.sqrt(0.5**2 + (h / 500) ** 2 + (np.radians(1.0) * h) ** 2))
+    expected = np.sqrt(0.5**2 + 2 * (h / 500) ** 2 + 2 * (np.radians(1.0) * h) ** 2)
+    assert acc[-1] == pytest.approx(expected)
 
 
 def test_accuracy_grows_off_nadir():
