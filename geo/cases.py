@@ -49,6 +49,7 @@ import shapely
 
 from geo.crs import LocalFrame
 from geo.errors import GeoError
+from geo.roads import read_vector_file
 from geo.types import EvidenceRef, GeoEvent
 from taxonomy import Anchor, Taxonomy, load_taxonomy
 
@@ -628,11 +629,5 @@ def load_cases(
     taxonomy: Taxonomy | None = None,
 ) -> CaseBook:
     """Read a cases layer written by :func:`save_cases` back into a :class:`CaseBook`."""
-    path = Path(path)
-    if not path.exists():
-        raise GeoError(f"{path}: cases file not found")
-    try:
-        gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
-    except Exception as exc:  # pyogrio raises its own DataSourceError/DataLayerError
-        raise GeoError(f"{path}: cannot read layer {layer!r}: {exc}") from None
+    gdf = read_vector_file(path, "cases", layer=layer)
     return CaseBook.from_geodataframe(gdf, settings, taxonomy=taxonomy, source=f"{path}:{layer}")
