@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -33,6 +34,37 @@ _HEADERS = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSecurity:
+    """How a client authenticates and encrypts (kafka-python's own setting names).
+
+    The default is PLAINTEXT (a broker on a trusted network or loopback). For a
+    broker behind SASL/SCRAM over TLS, for example::
+
+        KafkaSecurity(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                      sasl_plain_username="edge-17", sasl_plain_password=secret,
+                      ssl_cafile="/etc/roadsight/ca.pem")
+    """
+
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str | None = None  # PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 | OAUTHBEARER
+    sasl_plain_username: str | None = None
+    sasl_plain_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_password: str | None = None
+    ssl_check_hostname: bool = True
+
+    def client_settings(self) -> dict[str, Any]:
+        """Keyword arguments for ``KafkaProducer``/``KafkaConsumer`` (unset ones left out)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def __repr__(self) -> str:  # never print the password
+        shown = {k: ("***" if "password" in k else v) for k, v in self.client_settings().items()}
+        return f"KafkaSecurity({shown})"
 
 
 def event_key(event: GeoEvent) -> bytes:

@@ -1,0 +1,671 @@
+"""A durable store-and-forward spool for Kafka messages (SQLite in WAL mode).
+
+Every outbound message is first committed to a local SQLite file and only then
+sent. :class:`Spool` is the file: an ordered queue of rows (``seq`` never
+reused), bounded in bytes and messages; :class:`SpoolSender` is the thread that
+sends rows in ``seq`` order with kafka-python and deletes a row only after the
+broker acknowledged it (``acks=all``). So a broker outage, a network drop or a
+process restart loses nothing: the spool grows while the broker is away, drains
+when it returns, and a new process resumes with whatever is left.
+
+Delivery is at least once. Duplicates on the topic can only come from two
+rare paths: a process that dies between the broker's acknowledgement and the
+row's deletion (the row is sent again on restart), and a producer error after
+kafka-python's own retries (the sender rewinds to the oldest unacknowledged row
+and sends everything from there again, in order, so the *last* copy of each
+message per key is still in the original order). Consumers upsert by event id.
+
+When the spool is full, :meth:`Spool.append` blocks the caller (backpressure)
+until the sender makes room, and raises :class:`SpoolFullError` after its
+timeout; the refused messages are counted, never dropped silently.
+
+Example:
+    >>> spool = Spool("edge.spool", max_bytes=64 * 2**20)                  # doctest: +SKIP
+    >>> sender = SpoolSender(spool, lambda: KafkaProducer(...)).start()   # doctest: +SKIP
+    >>> spool.append([OutboundMessage("roadsight.geo-events", b"{...}", b"key")])  # doctest: +SKIP
+    >>> sender.flush(30.0); sender.close(); spool.close()                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
+
+from stream.errors import StreamError
+
+log = logging.getLogger(__name__)
+
+Headers = tuple[tuple[str, bytes], ...]
+
+# Errors that concern one record, never the connection: retrying cannot help,
+# so the row moves to the quarantine table (kept, counted) instead of blocking the queue.
+_RECORD_ERRORS = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordError,
+    InvalidRecordError,
+    InvalidTopicError,
+)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS spool (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  topic TEXT NOT NULL,
+  key BLOB,
+  value BLOB NOT NULL,
+  headers TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+  seq INTEGER PRIMARY KEY,
+  topic TEXT NOT NULL,
+  key BLOB,
+  value BLOB NOT NULL,
+  headers TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  created REAL NOT NULL,
+  error TEXT NOT NULL,
+  failed REAL NOT NULL
+);
+"""
+
+
+class SpoolFullError(StreamError):
+    """The spool stayed full for the whole wait: the messages were refused (and counted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One Kafka record to send: topic, value bytes, optional key and headers."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: Headers = ()
+
+    @property
+    def size(self) -> int:
+        """Bytes counted against the spool bound (key + value + headers)."""
+        return (
+            len(self.value)
+            + (len(self.key) if self.key else 0)
+            + sum(len(k) + len(v) for k, v in self.headers)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledMessage:
+    """A message as stored: its position in the spool and when it was spooled (Unix s)."""
+
+    seq: int
+    message: OutboundMessage
+    created_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStats:
+    """Counters of one spool. ``spooled``/``sent``/``rejected``... count since this
+    process opened the spool; ``pending``/``bytes``/``oldest_age_s`` describe the file now."""
+
+    spooled: int
+    sent: int
+    pending: int
+    bytes: int
+    oldest_age_s: float
+    max_bytes: int
+    max_messages: int | None
+    full_waits: int
+    rejected: int
+    quarantined: int
+    resent: int
+    send_errors: int
+
+    @property
+    def fill_fraction(self) -> float:
+        """How full the spool is, 0..1, by whichever bound is tighter."""
+        by_bytes = self.bytes / self.max_bytes
+        by_count = self.pending / self.max_messages if self.max_messages else 0.0
+        return max(by_bytes, by_count)
+
+
+class _HeaderCodec:
+    """Headers as JSON text, cached both ways: a stream repeats the same few header sets."""
+
+    def __init__(self) -> None:
+        self._encoded: dict[Headers, str] = {}
+        self._decoded: dict[str, Headers] = {}
+
+    def encode(self, headers: Headers) -> str:
+        text = self._encoded.get(headers)
+        if text is None:
+            text = json.dumps([[k, v.hex()] for k, v in headers])
+            self._encoded[headers] = text
+        return text
+
+    def decode(self, text: str) -> Headers:
+        headers = self._decoded.get(text)
+        if headers is None:
+            headers = tuple((k, bytes.fromhex(v)) for k, v in json.loads(text))
+            self._decoded[text] = headers
+        return headers
+
+
+class Spool:
+    """The spool file: an ordered, bounded, durable queue of outbound messages.
+
+    Thread-safe: producers append from their threads, one :class:`SpoolSender`
+    reads and removes. Each :meth:`append` is one transaction, committed
+    (``synchronous=FULL``: on disk, power loss included) before it returns.
+
+    Args:
+        path: the SQLite file (created with its folder).
+        max_bytes: bound on the pending bytes (keys + values + headers).
+        max_messages: optional bound on the pending message count.
+        warn_fraction: log a warning when the spool fills past this fraction.
+        block_timeout_s: how long :meth:`append` waits for room by default (None: forever).
+        max_record_bytes: larger messages are refused at append (a broker would
+            refuse them anyway; default below kafka-python's 1 MiB request cap).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_bytes: int = 256 * 2**20,
+        max_messages: int | None = None,
+        warn_fraction: float = 0.8,
+        block_timeout_s: float | None = 60.0,
+        max_record_bytes: int = 1_000_000,
+    ) -> None:
+        if max_bytes <= 0 or (max_messages is not None and max_messages <= 0):
+            raise ValueError(
+                f"spool bounds must be positive: max_bytes={max_bytes}, max_messages={max_messages}"
+            )
+        if not 0.0 < warn_fraction <= 1.0:
+            raise ValueError(f"warn_fraction must be in (0, 1], got {warn_fraction}")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.max_messages = max_messages
+        self.warn_fraction = warn_fraction
+        self.block_timeout_s = block_timeout_s
+        self.max_record_bytes = max_record_bytes
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_DDL)
+            count, size = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise StreamError(f"spool {self.path}: cannot open: {err}") from err
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # appends and removals both notify
+        self._codec = _HeaderCodec()
+        self._pending = int(count)
+        self._bytes = int(size)
+        self._oldest_seq, self._oldest_created = self._oldest()
+        self._last_seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM spool").fetchone()[0]
+        self._warned = False
+        self._closed = False
+        self._counts = dict.fromkeys(
+            ("spooled", "sent", "full_waits", "rejected", "quarantined", "resent", "send_errors"), 0
+        )
+        if self._pending:
+            log.info("spool %s: resuming with %d messages (%d bytes) left", self.path, count, size)
+
+    # --- producer side --------------------------------------------------------
+
+    def append(self, messages: Sequence[OutboundMessage], *, timeout_s: float | None = None) -> int:
+        """Commit ``messages`` (all or none) and return how many were spooled.
+
+        Blocks while the spool has no room for the whole batch; after
+        ``timeout_s`` (default :attr:`block_timeout_s`; ``None`` there means
+        forever) raises :class:`SpoolFullError`. A batch larger than the whole
+        bound, or a message over ``max_record_bytes``, is refused at once
+        (``ValueError`` / :class:`SpoolFullError`). Refused messages are counted.
+        """
+        if not messages:
+            return 0
+        sizes = [m.size for m in messages]
+        too_big = next((i for i, s in enumerate(sizes) if s > self.max_record_bytes), None)
+        if too_big is not None:
+            self._count("rejected", len(messages))
+            raise ValueError(
+                f"spool {self.path}: message {too_big} of the batch (topic {messages[too_big].topic}) is "
+                f"{sizes[too_big]} bytes, over the {self.max_record_bytes}-byte record limit"
+            )
+        need, n = sum(sizes), len(messages)
+        wait = self.block_timeout_s if timeout_s is None else timeout_s
+        now = time.time()
+        rows = [
+            (m.topic, m.key, m.value, self._codec.encode(m.headers), s, now)
+            for m, s in zip(messages, sizes, strict=True)
+        ]
+        with self._changed:
+            self._check_open()
+            if need > self.max_bytes or (self.max_messages is not None and n > self.max_messages):
+                self._counts["rejected"] += n
+                raise SpoolFullError(
+                    f"spool {self.path}: a batch of {n} messages ({need} bytes) exceeds the bound"
+                )
+            if not self._has_room(need, n):
+                self._counts["full_waits"] += 1
+                log.warning("spool %s is full (%s); blocking the producer", self.path, self._usage())
+                deadline = None if wait is None else time.monotonic() + wait
+                while not self._has_room(need, n):
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        self._counts["rejected"] += n
+                        raise SpoolFullError(
+                            f"spool {self.path} stayed full for {wait} s ({self._usage()}); "
+                            f"refused {n} messages (the broker is unreachable or too slow)"
+                        )
+                    self._changed.wait(left)
+                    self._check_open()
+            try:
+                with self._transaction():
+                    self._db.executemany(
+                        "INSERT INTO spool (topic, key, value, headers, size, created) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                    last = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            except sqlite3.DatabaseError as err:
+                raise StreamError(f"spool {self.path}: cannot write: {err}") from err
+            if self._pending == 0:
+                self._oldest_seq, self._oldest_created = last - n + 1, now
+            self._last_seq = last
+            self._pending += n
+            self._bytes += need
+            self._counts["spooled"] += n
+            self._maybe_warn()
+            self._changed.notify_all()
+        return n
+
+    def _has_room(self, need: int, n: int) -> bool:
+        if self._bytes + need > self.max_bytes:
+            return False
+        return self.max_messages is None or self._pending + n <= self.max_messages
+
+    def _usage(self) -> str:
+        cap = f", {self._pending}/{self.max_messages} messages" if self.max_messages else ""
+        return f"{self._bytes}/{self.max_bytes} bytes, {self._pending} messages{cap}"
+
+    def _fill(self) -> float:
+        by_count = self._pending / self.max_messages if self.max_messages else 0.0
+        return max(self._bytes / self.max_bytes, by_count)
+
+    def _maybe_warn(self) -> None:
+        if not self._warned and self._fill() >= self.warn_fraction:
+            self._warned = True
+            log.warning(
+                "spool %s is %.0f%% full (%s): the broker is not keeping up or unreachable",
+                self.path, 100 * self._fill(), self._usage(),
+            )  # fmt: skip
+
+    # --- sender side ------------------------------------------------------------
+
+    def read_after(self, seq: int, limit: int) -> list[SpooledMessage]:
+        """Up to ``limit`` rows with ``seq`` greater than ``seq``, in order."""
+        with self._lock:
+            self._check_open()
+            rows = self._db.execute(
+                "SELECT seq, topic, key, value, headers, created FROM spool "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        return [
+            SpooledMessage(
+                s, OutboundMessage(t, bytes(v), bytes(k) if k is not None else None, self._codec.decode(h)), c
+            )
+            for s, t, k, v, h, c in rows
+        ]
+
+    def wait_for_rows_after(self, seq: int, timeout_s: float) -> bool:
+        """Block until a row after ``seq`` exists (True) or ``timeout_s`` passes (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._closed or self._last_seq > seq, timeout_s)
+
+    def remove(self, seqs: Sequence[int]) -> None:
+        """Delete acknowledged rows (counted as ``sent``) and wake blocked producers."""
+        if not seqs:
+            return
+        with self._changed:
+            self._check_open()
+            self._delete(seqs)
+            self._counts["sent"] += len(seqs)
+
+    def _delete(self, seqs: Sequence[int], *, quarantine_error: str | None = None) -> None:
+        freed = deleted = 0
+        with self._transaction():
+            if quarantine_error is not None:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO quarantine "
+                    "SELECT seq, topic, key, value, headers, size, created, ?, ? FROM spool WHERE seq = ?",
+                    [(quarantine_error, time.time(), s) for s in seqs],
+                )
+            for start in range(0, len(seqs), 500):  # SQLite's bound-parameter limit
+                part = list(seqs[start : start + 500])
+                marks = ",".join("?" * len(part))
+                sizes = self._db.execute(f"DELETE FROM spool WHERE seq IN ({marks}) RETURNING size", part)
+                for (size,) in sizes.fetchall():
+                    freed += size
+                    deleted += 1
+        self._pending -= deleted
+        self._bytes -= freed
+        self._oldest_seq, self._oldest_created = self._oldest()
+        if self._warned and self._fill() < self.warn_fraction:
+            self._warned = False
+            log.info("spool %s back under %.0f%% (%s)", self.path, 100 * self.warn_fraction, self._usage())
+        self._changed.notify_all()
+
+    def quarantine(self, seq: int, error: str) -> None:
+        """Move a row the broker refused for good into the ``quarantine`` table (kept, counted)."""
+        with self._changed:
+            self._check_open()
+            self._delete([seq], quarantine_error=error)
+            self._counts["quarantined"] += 1
+        log.error("spool %s: message %d quarantined (kept in table 'quarantine'): %s", self.path, seq, error)
+
+    def quarantined(self) -> list[tuple[SpooledMessage, str]]:
+        """The quarantined rows with the error that put them there."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, topic, key, value, headers, created, error FROM quarantine ORDER BY seq"
+            ).fetchall()
+        return [
+            (SpooledMessage(s, OutboundMessage(t, bytes(v), k, self._codec.decode(h)), c), e)
+            for s, t, k, v, h, c, e in rows
+        ]
+
+    def note_send_error(self, resent: int) -> None:
+        """Count a producer failure and the rows sent again because of it."""
+        self._count("send_errors", 1)
+        self._count("resent", resent)
+
+    def _count(self, name: str, n: int) -> None:
+        with self._lock:
+            self._counts[name] += n
+
+    # --- state ------------------------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the newest row ever appended (0 for a new spool)."""
+        with self._lock:
+            return int(self._last_seq)
+
+    def wait_drained(self, upto_seq: int, timeout_s: float | None) -> bool:
+        """Block until every row up to ``upto_seq`` left the spool (sent or quarantined)."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: self._closed or self._pending == 0 or self._oldest_seq > upto_seq, timeout_s
+            )
+
+    def stats(self) -> SpoolStats:
+        with self._lock:
+            age = max(0.0, time.time() - self._oldest_created) if self._pending else 0.0
+            return SpoolStats(
+                pending=self._pending,
+                bytes=self._bytes,
+                oldest_age_s=age,
+                max_bytes=self.max_bytes,
+                max_messages=self.max_messages,
+                **self._counts,
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (the connection is in autocommit mode otherwise)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _oldest(self) -> tuple[int, float]:
+        row = self._db.execute("SELECT seq, created FROM spool ORDER BY seq LIMIT 1").fetchone()
+        return (int(row[0]), float(row[1])) if row else (0, 0.0)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StreamError(f"spool {self.path} is closed")
+
+    def close(self) -> None:
+        """Close the file; what is left stays for the next process. Wakes any waiter."""
+        with self._changed:
+            if self._closed:
+                return
+            self._closed = True
+            self._changed.notify_all()
+            self._db.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class SpoolSender:
+    """The thread that sends a :class:`Spool` to Kafka, in ``seq`` order.
+
+    Up to ``window`` rows are handed to kafka-python at a time (its own retries,
+    idempotence and batching do the rest); a row is removed from the spool once
+    its future succeeds and every earlier row is removed too (so the spool is
+    always a suffix of what was appended). The producer is created in the
+    thread, so an edge device that starts offline just spools; creation is
+    retried with backoff. On a delivery error the producer is closed and a new
+    one resends from the oldest unacknowledged row (counted as ``resent``);
+    record-level errors (too large, invalid) quarantine that row instead.
+
+    Args:
+        spool: the spool to drain.
+        producer_factory: makes a configured ``kafka.KafkaProducer``; may raise ``KafkaError``.
+        window: rows in flight at most (bounds kafka-python's memory during an outage).
+        retry_backoff_s: pause after a failed producer creation or delivery error.
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        producer_factory: Callable[[], Any],
+        *,
+        window: int = 20_000,
+        read_batch: int = 2_000,
+        retry_backoff_s: float = 1.0,
+        name: str = "roadsight-spool-sender",
+    ) -> None:
+        self.spool = spool
+        self._factory = producer_factory
+        self.window = window
+        self.read_batch = read_batch
+        self.retry_backoff_s = retry_backoff_s
+        self._producer: Any = None
+        self._cursor = 0  # seq of the last row handed to the producer
+        self._dispatched: deque[int] = deque()
+        self._acked: set[int] = set()
+        self._failures: list[tuple[int, BaseException]] = []
+        self._generation = 0  # callbacks of a closed producer are ignored
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.connected = False
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> SpoolSender:
+        self._thread.start()
+        return self
+
+    # --- callbacks (kafka-python's I/O thread) -----------------------------------
+
+    def _on_ack(self, generation: int, seq: int, _metadata: object) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._acked.add(seq)
+        self._wake.set()
+
+    def _on_error(self, generation: int, seq: int, error: BaseException) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._failures.append((seq, error))
+        self._wake.set()
+
+    # --- the thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except StreamError:
+                if self._stop.is_set():
+                    break  # the spool was closed under us during shutdown
+                raise
+            except Exception as err:  # keep sending whatever happens; say so loudly
+                log.exception("spool sender: unexpected error, retrying in %.1f s", self.retry_backoff_s)
+                self.last_error = f"{type(err).__name__}: {err}"
+                self._stop.wait(self.retry_backoff_s)
+        self._reap()
+
+    def _step(self) -> None:
+        self._reap()
+        if self._failures:
+            self._recover()
+            return
+        if self._producer is None and not self._connect():
+            return
+        room = self.window - len(self._dispatched)
+        if room <= 0:
+            self._wake.wait(0.05)
+            self._wake.clear()
+            return
+        rows = self.spool.read_after(self._cursor, min(room, self.read_batch))
+        if not rows:
+            self.spool.wait_for_rows_after(self._cursor, 0.05)
+            return
+        self._dispatch(rows)
+
+    def _connect(self) -> bool:
+        try:
+            self._producer = self._factory()
+        except KafkaError as err:
+            self.last_error = f"{type(err).__name__}: {err}"
+            log.warning("spool sender: no producer yet (%s); retrying in %.1f s", err, self.retry_backoff_s)
+            self._stop.wait(self.retry_backoff_s)
+            return False
+        self.connected = True
+        return True
+
+    def _dispatch(self, rows: list[SpooledMessage]) -> None:
+        producer, generation = self._producer, self._generation
+        for row in rows:
+            msg = row.message
+            try:
+                future = producer.send(msg.topic, value=msg.value, key=msg.key, headers=list(msg.headers))
+            except _RECORD_ERRORS as err:
+                self.spool.quarantine(row.seq, f"{type(err).__name__}: {err}")
+                self._cursor = row.seq
+                continue
+            except KafkaError as err:
+                # Not enqueued (metadata unknown, buffer full): try the same row again later.
+                self.last_error = f"{type(err).__name__}: {err}"
+                log.debug("spool sender: send of %d deferred: %s", row.seq, err)
+                self._stop.wait(min(self.retry_backoff_s, 0.5))
+                return
+            self._dispatched.append(row.seq)
+            self._cursor = row.seq
+            future.add_callback(self._on_ack, generation, row.seq)
+            future.add_errback(self._on_error, generation, row.seq)
+
+    def _reap(self) -> None:
+        """Remove the acknowledged prefix of what was dispatched."""
+        done: list[int] = []
+        with self._lock:
+            while self._dispatched and self._dispatched[0] in self._acked:
+                seq = self._dispatched.popleft()
+                self._acked.discard(seq)
+                done.append(seq)
+        if done:
+            self.spool.remove(done)
+
+    def _recover(self) -> None:
+        """A delivery failed after kafka-python's retries: quarantine record errors,
+        drop the producer, rewind to the oldest unacknowledged row."""
+        with self._lock:
+            failures, self._failures = self._failures, []
+            self._generation += 1
+        record_failures = [(s, e) for s, e in failures if isinstance(e, _RECORD_ERRORS)]
+        other = [e for _, e in failures if not isinstance(e, _RECORD_ERRORS)]
+        producer, self._producer = self._producer, None
+        self.connected = False
+        if producer is not None:
+            producer.close(timeout=5)
+        for seq, err in record_failures:
+            self.spool.quarantine(seq, f"{type(err).__name__}: {err}")
+        quarantined = {s for s, _ in record_failures}
+        with self._lock:
+            unacked = [s for s in self._dispatched if s not in quarantined]
+            self._dispatched.clear()
+            self._acked.clear()
+        if unacked:
+            self._cursor = unacked[0] - 1  # every row before it is gone from the spool
+        if other:
+            self.last_error = f"{type(other[0]).__name__}: {other[0]}"
+            log.warning(
+                "spool sender: delivery failed (%s); resending %d messages from the spool in order",
+                self.last_error, len(unacked),
+            )  # fmt: skip
+            self.spool.note_send_error(len(unacked))
+            self._stop.wait(self.retry_backoff_s)
+
+    # --- control ----------------------------------------------------------------
+
+    def flush(self, timeout_s: float | None = 30.0) -> None:
+        """Wait until everything spooled before this call was acknowledged.
+
+        Raises :class:`StreamError` with the counts (and the last error) on timeout;
+        the messages stay in the spool and keep being sent.
+        """
+        target = self.spool.last_seq
+        if not self.spool.wait_drained(target, timeout_s):
+            stats = self.spool.stats()
+            raise StreamError(
+                f"spool {self.spool.path}: {stats.pending} messages still waiting for the broker after "
+                f"{timeout_s} s (oldest {stats.oldest_age_s:.0f} s; last error: {self.last_error})"
+            )
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the thread and the producer. Unacknowledged rows stay in the spool."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=timeout_s)
+        self._reap()  # acks that came in during close
