@@ -7,13 +7,16 @@ columnar hot path :func:`georeference_arrays` -> :class:`GeoEventBatch` over
 :class:`CameraPoses`, :func:`frame_footprint`/:func:`frame_footprints` (coverage),
 :class:`GroundTracker` (one event per physical object per pass, ByteTrack association on
 the ground), :func:`evaluate_events` and :func:`load_ground_truth` (accuracy against the
-test range's ground truth).
+test range's ground truth); :class:`CaseBook` (one case per physical object across passes,
+"possibly fixed" proposals), :func:`load_road_network` (stake chainage, side, offset) and
+:func:`load_zones` (no-parking and street-order rules).
 """
 
 from __future__ import annotations
 
 from geo.camera import CameraModel
 from geo.camera_poses import CameraPoses
+from geo.cases import Case, CaseBook, CaseSettings, CaseStatus, CaseUpdate, load_cases, save_cases
 from geo.crs import LocalFrame, local_crs
 from geo.errors import GeoError
 from geo.evaluation import EvalReport, evaluate_events, load_ground_truth
@@ -26,13 +29,21 @@ from geo.georeference import (
     georeference_frames,
 )
 from geo.ids import EVENT_ID_NAMESPACE, event_id_for
+from geo.roads import OSM_COLUMNS, RoadColumns, RoadNetwork, format_stake, load_road_network
 from geo.tracking import GroundTracker, TrackerSettings
 from geo.types import EvidenceRef, GeoEvent, GeoEventBatch
+from geo.zones import ParkingCase, VehicleObservation, ZoneSet, load_zones
 
 __all__ = [
     "EVENT_ID_NAMESPACE",
+    "OSM_COLUMNS",
     "CameraModel",
     "CameraPoses",
+    "Case",
+    "CaseBook",
+    "CaseSettings",
+    "CaseStatus",
+    "CaseUpdate",
     "EvalReport",
     "EvidenceRef",
     "FrameFootprints",
@@ -42,15 +53,25 @@ __all__ = [
     "GeoreferenceStats",
     "GroundTracker",
     "LocalFrame",
+    "ParkingCase",
+    "RoadColumns",
+    "RoadNetwork",
     "TrackerSettings",
+    "VehicleObservation",
+    "ZoneSet",
     "bench_georeference",
     "evaluate_events",
     "event_id_for",
+    "format_stake",
     "frame_footprint",
     "frame_footprints",
     "georeference",
     "georeference_arrays",
     "georeference_frames",
+    "load_cases",
     "load_ground_truth",
+    "load_road_network",
+    "load_zones",
     "local_crs",
+    "save_cases",
 ]

@@ -55,7 +55,7 @@ def ground_sigma_m(
     focal_px: np.ndarray,
     sigma_pos_m: np.ndarray,
     sigma_h_m: np.ndarray,
-    sigma_att_rad: float,
+    sigma_att_rad: np.ndarray | float,
     sigma_px: float,
 ) -> np.ndarray:
     """Radial 1-sigma horizontal error (metres) of ground points seen along ``ray`` ``(N, 3)``.

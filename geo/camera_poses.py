@@ -36,6 +36,7 @@ from typing import Protocol
 import numpy as np
 
 from capture import Pose, PoseSeries
+from geo.accuracy import DEFAULT_ATTITUDE_SIGMA_DEG
 from geo.camera import CameraModel, axes_matrix, mounted_axes
 
 MOUNT_HEIGHT_SIGMA_M = 0.05  # a measured fixed mount height
@@ -129,14 +130,21 @@ class CameraPoses:
     axes: np.ndarray  # (F, 3, 3)
     position_sigma_m: np.ndarray  # horizontal, radial 1 sigma
     height_sigma_m: np.ndarray
+    attitude_sigma_rad: np.ndarray  # per axis
     located: np.ndarray  # bool
 
     def __len__(self) -> int:
         return int(self.lon.shape[0])
 
     @classmethod
-    def from_series(cls, series: PoseColumns, camera: CameraModel) -> CameraPoses:
-        """Vectorised from pose columns (NaN = unknown), e.g. ``TelemetryTrack.poses_at(times)``."""
+    def from_series(
+        cls, series: PoseColumns, camera: CameraModel, *, attitude_sigma_deg: float | None = None
+    ) -> CameraPoses:
+        """Vectorised from pose columns (NaN = unknown), e.g. ``TelemetryTrack.poses_at(times)``.
+
+        ``attitude_sigma_deg`` (per axis) defaults to the mount's for a
+        body-fixed camera, else ``DEFAULT_ATTITUDE_SIGMA_DEG`` (a gimbal).
+        """
         c = _pose_series({name: np.asarray(getattr(series, name), np.float64) for name in _FIELDS})
         located = np.isfinite(c.lat) & np.isfinite(c.lon) & (np.abs(c.lat) <= 90.0)
         h_sigma_pos = np.where(
@@ -151,6 +159,7 @@ class CameraPoses:
             axes = mounted_axes(np.where(located, c.yaw, 0.0), pitch, roll, mount)
             height = np.full(c.lat.shape, mount.height_m)
             h_sigma = np.full(c.lat.shape, MOUNT_HEIGHT_SIGMA_M)
+            att_deg = mount.attitude_sigma_deg
         else:
             yaw = np.where(np.isfinite(c.camera_yaw), c.camera_yaw, c.yaw)
             roll = np.nan_to_num(c.camera_roll, nan=0.0)
@@ -166,6 +175,9 @@ class CameraPoses:
             h_sigma = np.where(
                 np.isfinite(c.vertical_accuracy_m), c.vertical_accuracy_m, DEFAULT_VERTICAL_SIGMA_M
             )
+            att_deg = DEFAULT_ATTITUDE_SIGMA_DEG
+        if attitude_sigma_deg is not None:
+            att_deg = attitude_sigma_deg
         nan = np.nan
         return cls(
             time_utc=c.time_utc,
@@ -176,12 +188,18 @@ class CameraPoses:
             axes=np.where(located[:, None, None], axes, nan),
             position_sigma_m=h_sigma_pos,
             height_sigma_m=h_sigma,
+            attitude_sigma_rad=np.full(c.lat.shape, np.radians(att_deg)),
             located=located,
         )
 
     @classmethod
     def from_poses(
-        cls, poses: Sequence[Pose | None], camera: CameraModel, times: Sequence[float] | None = None
+        cls,
+        poses: Sequence[Pose | None],
+        camera: CameraModel,
+        times: Sequence[float] | None = None,
+        *,
+        attitude_sigma_deg: float | None = None,
     ) -> CameraPoses:
         """From :class:`Pose` records (``None``: unlocated; its time from ``times`` or NaN)."""
         n = len(poses)
@@ -193,4 +211,4 @@ class CameraPoses:
                 cols[name][i] = _nan_if_none(getattr(p, name))
         if times is not None:
             cols["time_utc"] = np.asarray(times, np.float64)
-        return cls.from_series(_pose_series(cols), camera)
+        return cls.from_series(_pose_series(cols), camera, attitude_sigma_deg=attitude_sigma_deg)

@@ -207,7 +207,6 @@ def georeference_arrays(
     frame_index: np.ndarray | None = None,
     mission_id: str = "",
     taxonomy: Taxonomy | None = None,
-    attitude_sigma_deg: float = DEFAULT_ATTITUDE_SIGMA_DEG,
     anchor_sigma_px: float = DEFAULT_ANCHOR_SIGMA_PX,
     max_range_m: float = DEFAULT_MAX_RANGE_M,
 ) -> GeoEventBatch:
@@ -219,7 +218,7 @@ def georeference_arrays(
     differ from the camera model's. ``det_index`` (position within the frame,
     for event ids) defaults to the running index per frame; ``frame_source``
     (one id or one per frame) and ``frame_index`` (default ``0..F-1``) name
-    the frames of the events.
+    the frames of the events. Attitude sigmas come with ``poses``.
     """
     tax = taxonomy or load_taxonomy()
     bottom_lookup, keys = _taxonomy_tables(tax)
@@ -256,7 +255,6 @@ def georeference_arrays(
     accuracy = np.full(n, np.nan)
     frame_ok = poses.located[frame_of] if n else np.zeros(0, bool)
     tangent = TangentOffsets.at(poses.lon, poses.lat)
-    sigma_att = float(np.radians(attitude_sigma_deg))
     for start in range(0, n, _CHUNK):
         sl = slice(start, min(n, start + _CHUNK))
         rows = np.flatnonzero(frame_ok[sl]) + start
@@ -274,7 +272,7 @@ def georeference_arrays(
             focal_px=(camera.K[0, 0] / scale[frames, 0] + camera.K[1, 1] / scale[frames, 1]) * 0.5,
             sigma_pos_m=poses.position_sigma_m[frames],
             sigma_h_m=poses.height_sigma_m[frames],
-            sigma_att_rad=sigma_att,
+            sigma_att_rad=poses.attitude_sigma_rad[frames],
             sigma_px=anchor_sigma_px,
         )
     located = hit[:, 0]
@@ -309,7 +307,7 @@ def georeference_frames(
     *,
     mission_id: str,
     taxonomy: Taxonomy | None = None,
-    attitude_sigma_deg: float = DEFAULT_ATTITUDE_SIGMA_DEG,
+    attitude_sigma_deg: float | None = None,
     anchor_sigma_px: float = DEFAULT_ANCHOR_SIGMA_PX,
     max_range_m: float = DEFAULT_MAX_RANGE_M,
 ) -> GeoEventBatch:
@@ -341,7 +339,6 @@ def georeference_frames(
         frame_index=np.array([df.frame.index for df in frames], np.int64),
         mission_id=mission_id,
         taxonomy=taxonomy,
-        attitude_sigma_deg=attitude_sigma_deg,
         anchor_sigma_px=anchor_sigma_px,
         max_range_m=max_range_m,
     )
@@ -354,7 +351,7 @@ def georeference(
     mission_id: str,
     taxonomy: Taxonomy | None = None,
     stats: GeoreferenceStats | None = None,
-    attitude_sigma_deg: float = DEFAULT_ATTITUDE_SIGMA_DEG,
+    attitude_sigma_deg: float | None = None,
     anchor_sigma_px: float = DEFAULT_ANCHOR_SIGMA_PX,
     max_range_m: float = DEFAULT_MAX_RANGE_M,
 ) -> list[GeoEvent]:

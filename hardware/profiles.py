@@ -30,6 +30,11 @@ class CameraMount(BaseModel):
     pitch_deg: float = Field(ge=-90, le=90)
     roll_deg: float = 0.0
     yaw_deg: float = 0.0  # relative to the vehicle heading
+    # 1-sigma error of the camera's attitude on the road: mount calibration plus the body attitude
+    # (IMU, or none: NMEA gives no pitch/roll and the suspension pitches the body by a few tenths).
+    attitude_sigma_deg: float = Field(default=0.3, gt=0, le=10)
+    # Body-relative lens distortion and a calibrated ground-plane homography live next to the profile
+    # (``geo.homography``); the mount angles here are what the ray model uses without one.
 
 
 class CameraProfile(BaseModel):
