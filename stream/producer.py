@@ -44,6 +44,7 @@ from geo import GeoEvent
 from stream.cells import geohash_cells
 from stream.errors import SchemaError
 from stream.kafka import KafkaSecurity, _known_to, event_key
+from stream.metrics import MetricsRegistry
 from stream.schema import SCHEMA_NAME, SCHEMA_VERSION, encode_event, event_to_wire
 from stream.spool import Headers, OutboundMessage, Spool, SpoolSender, SpoolStats
 
@@ -54,6 +55,21 @@ EVENT_HEADERS: Headers = (
     ("schema", SCHEMA_NAME.encode()),
     ("schema-version", str(SCHEMA_VERSION).encode()),
 )
+
+_SPOOL_COUNTERS = {
+    "spooled": "Messages committed to the spool",
+    "sent": "Messages acknowledged by the broker and removed from the spool",
+    "rejected": "Messages refused because the spool was full (or too large)",
+    "quarantined": "Messages the broker refused for good (kept in the spool's quarantine table)",
+    "resent": "Messages sent again after a producer error",
+    "send_errors": "Producer delivery errors after kafka-python's retries",
+}
+_SPOOL_GAUGES = {
+    "pending": "Messages in the spool, not yet acknowledged",
+    "bytes": "Bytes in the spool, not yet acknowledged",
+    "oldest_age_s": "Age in seconds of the oldest message in the spool",
+    "fill_fraction": "How full the spool is (1 = producers blocked)",
+}
 
 KeyBy = Literal["cell", "source"] | Callable[[GeoEvent], bytes]
 
@@ -285,6 +301,25 @@ class EventPublisher:
             connected=self.sender.connected,
             last_error=self.sender.last_error,
         )
+
+    def register_metrics(self, registry: MetricsRegistry, prefix: str = "roadsight_edge") -> None:
+        """Expose the spool and publisher counters on a metrics endpoint (read at each scrape)."""
+
+        def read(field: str) -> Callable[[], float]:
+            return lambda: float(getattr(self.spool.stats(), field))
+
+        for field, help_text in _SPOOL_COUNTERS.items():
+            registry.counter_fn(f"{prefix}_spool_{field}_total", help_text, read(field))
+        for field, help_text in _SPOOL_GAUGES.items():
+            registry.gauge_fn(f"{prefix}_spool_{field}", help_text, read(field))
+        registry.counter_fn(
+            f"{prefix}_events_published_total", "Valid events spooled", lambda: self._published
+        )
+        registry.counter_fn(f"{prefix}_events_invalid_total", "Events sent to the DLQ", lambda: self._invalid)
+        registry.gauge_fn(
+            f"{prefix}_kafka_connected", "1 while a producer is up", lambda: self.sender.connected
+        )
+        registry.health_check(f"{prefix}_spool_not_full", lambda: self.spool.stats().fill_fraction < 1.0)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop sending and close the spool; unsent messages wait there for the next run."""
