@@ -16,14 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from geo.errors import GeoError
 from hardware.profiles import CameraMount, CameraProfile
 
-# Undistortion stops when a step moves a normalised point by < 1e-10 (far below a pixel), or after 50 steps.
-_UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)
+# Undistortion: iterate until a step moves a normalised point by < 1e-12, at most 100 steps; a point
+# whose re-distortion misses its pixel by more than 1e-6 (a thousandth of a pixel) is outside the
+# lens model's valid range and is not cast at all.
+_UNDISTORT_STEP_TOL = 1e-12
+_UNDISTORT_MAX_STEPS = 100
+_UNDISTORT_RESIDUAL_TOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -83,18 +86,11 @@ class CameraModel:
         """
         u = np.asarray(u, np.float64) * scale_x
         v = np.asarray(v, np.float64) * scale_y
-        if self.has_distortion and u.size:
-            shape = np.broadcast_shapes(u.shape, v.shape)
-            u, v = np.broadcast_to(u, shape), np.broadcast_to(v, shape)
-            pts = np.stack([u, v], axis=-1).reshape(-1, 1, 2)
-            # Iterate to convergence: the default 5 fixed iterations leave up to a
-            # pixel of error in the corners of wide-angle lenses.
-            und = cv2.undistortPointsIter(  # type: ignore[attr-defined]  # missing from the stubs
-                pts, self.K, self.distortion, None, None, _UNDISTORT_CRITERIA
-            )
-            und = und.reshape(*shape, 2)
-            return und[..., 0], und[..., 1]
-        return (u - self.K[0, 2]) / self.K[0, 0], (v - self.K[1, 2]) / self.K[1, 1]
+        xd = (u - self.K[0, 2]) / self.K[0, 0]
+        yd = (v - self.K[1, 2]) / self.K[1, 1]
+        if self.has_distortion and xd.size:
+            return undistort_normalized(xd, yd, self.distortion)
+        return xd, yd
 
     @property
     def has_distortion(self) -> bool:
@@ -154,3 +150,35 @@ def mounted_axes(
         np.array([mount.yaw_deg]), np.array([mount.pitch_deg]), np.array([mount.roll_deg])
     )
     return np.asarray(body @ mount_axes[0])
+
+
+def distort_normalized(x: np.ndarray, y: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Brown-Conrady (OpenCV ``k1 k2 p1 p2 k3``) distortion of normalised image coordinates."""
+    k1, k2, p1, p2, k3 = (float(c) for c in np.pad(coeffs, (0, max(0, 5 - len(coeffs))))[:5])
+    r2 = x * x + y * y
+    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    return (
+        x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x),
+        y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y,
+    )
+
+
+def undistort_normalized(xd: np.ndarray, yd: np.ndarray, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Invert :func:`distort_normalized` (vectorised fixed-point iteration, as OpenCV, to convergence).
+
+    Points the iteration cannot invert (far outside the calibrated field) come back NaN.
+    """
+    k1, k2, p1, p2, k3 = (float(c) for c in np.pad(coeffs, (0, max(0, 5 - len(coeffs))))[:5])
+    x, y = xd.copy(), yd.copy()
+    for _ in range(_UNDISTORT_MAX_STEPS):
+        r2 = x * x + y * y
+        inv_radial = 1.0 / (1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)))
+        nx = (xd - 2.0 * p1 * x * y - p2 * (r2 + 2.0 * x * x)) * inv_radial
+        ny = (yd - p1 * (r2 + 2.0 * y * y) - 2.0 * p2 * x * y) * inv_radial
+        step = np.nanmax(np.abs(nx - x) + np.abs(ny - y)) if nx.size else 0.0
+        x, y = nx, ny
+        if not step > _UNDISTORT_STEP_TOL:
+            break
+    rx, ry = distort_normalized(x, y, coeffs)
+    bad = ~(np.abs(rx - xd) + np.abs(ry - yd) <= _UNDISTORT_RESIDUAL_TOL)
+    return np.where(bad, np.nan, x), np.where(bad, np.nan, y)
