@@ -80,16 +80,19 @@ class CaseSettings:
 
     ``min_tol_m`` and ``tol_sigmas``: an event joins a case within
     ``max(min_tol_m, tol_sigmas * hypot(acc_event, acc_case))`` metres plus half
-    the larger object size. ``misses_to_propose``: covering passes in a row
-    that must see nothing before a case is proposed "possibly_fixed".
+    the larger object size, capped at ``max_tol_m`` (a badly placed event with a
+    large accuracy must open a case of its own, not swallow its neighbours).
+    ``misses_to_propose``: covering passes in a row that must see nothing
+    before a case is proposed "possibly_fixed".
     """
 
     min_tol_m: float = 1.0
     tol_sigmas: float = 3.0
+    max_tol_m: float = 10.0
     misses_to_propose: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("min_tol_m", "tol_sigmas"):
+        for name in ("min_tol_m", "tol_sigmas", "max_tol_m"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise GeoError(f"cases.{name} must be a finite number >= 0, got {value!r}")
@@ -201,7 +204,10 @@ def footprint_measures(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 class CaseBook:
     """The cases known so far; :meth:`ingest` merges one pass of events into them.
 
-    Counters: ``events_in``, ``cases_opened``, ``cases_updated``, ``proposed_fixed``.
+    Events already merged (same ``event_id``: a replayed mission) are skipped
+    and counted in ``events_replayed``, so ingesting a pass twice changes nothing.
+    Counters: ``events_in``, ``events_replayed``, ``cases_opened``,
+    ``cases_updated``, ``proposed_fixed``.
     """
 
     def __init__(
@@ -224,7 +230,9 @@ class CaseBook:
             )
             for c, xi, yi in zip(self._cases, x, y, strict=True):
                 c._x, c._y = float(xi), float(yi)
+        self._event_ids = {e for c in self._cases for e in c.event_ids}
         self.events_in = 0
+        self.events_replayed = 0
         self.cases_opened = 0
         self.cases_updated = 0
         self.proposed_fixed = 0
@@ -255,14 +263,19 @@ class CaseBook:
         missed by it, so an older pass ingested late cannot propose anything.
         Returns one :class:`CaseUpdate` per case opened, updated or proposed.
         """
-        events = list(events)
         self.events_in += len(events)
+        fresh: dict[str, GeoEvent] = {}
+        for e in events:
+            if e.event_id not in self._event_ids:
+                fresh.setdefault(e.event_id, e)
+        self.events_replayed += len(events) - len(fresh)
+        batch = list(fresh.values())
         updates: list[CaseUpdate] = []
         touched: set[int] = set()
-        if events:
-            updates, touched = self._merge(events, pass_id)
-        if pass_time_utc is None and events:
-            pass_time_utc = max(e.time_utc for e in events)
+        if batch:
+            updates, touched = self._merge(batch, pass_id)
+        if pass_time_utc is None and batch:
+            pass_time_utc = max(e.time_utc for e in batch)
         if coverage is not None and self._frame is not None:
             updates += self._apply_coverage(coverage, touched, pass_time_utc)
         return updates
@@ -285,13 +298,16 @@ class CaseBook:
         if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
             bad = int(np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat)))[0])
             raise GeoError(f"cases: event {events[bad].event_id} has no finite lon/lat")
+        acc = np.array([e.accuracy_m for e in events], dtype=np.float64)
+        if not (np.isfinite(acc) & (acc >= 0)).all():
+            bad = int(np.flatnonzero(~(np.isfinite(acc) & (acc >= 0)))[0])
+            raise GeoError(f"cases: event {events[bad].event_id} has accuracy_m {events[bad].accuracy_m!r}")
         if self._frame is None:
             self._frame = LocalFrame.centred_on(lon, lat)
         frame = self._frame
         x, y = frame.to_local(lon, lat)
         polys = self._local_footprints(events)
         area, length, size = footprint_measures(polys)
-        acc = np.array([max(e.accuracy_m, 0.0) for e in events])
         score = np.array([e.score for e in events])
         cats = [self._category(e.class_key)[0] for e in events]
         codes: dict[str, int] = {}
@@ -307,15 +323,14 @@ class CaseBook:
         csize = np.array([c.size_m for c in self._cases])
         all_acc = np.concatenate([acc, cacc])
         all_size = np.concatenate([size, csize])
-        reach = max(s.min_tol_m, s.tol_sigmas * float(np.sqrt(2.0)) * float(all_acc.max())) + float(
-            all_size.max()
-        )
+        widest = max(s.min_tol_m, s.tol_sigmas * float(np.sqrt(2.0)) * float(all_acc.max()))
+        reach = min(s.max_tol_m, widest + float(all_size.max()))
 
         def gated(ia: np.ndarray, ib: np.ndarray, *, to_cases: bool) -> tuple[np.ndarray, ...]:
             bx, by, bacc, bsize, bcat = (cx, cy, cacc, csize, ccat) if to_cases else (x, y, acc, size, ecat)
             d = np.hypot(x[ia] - bx[ib], y[ia] - by[ib])
             gate = np.maximum(s.min_tol_m, s.tol_sigmas * np.hypot(acc[ia], bacc[ib]))
-            gate = gate + 0.5 * np.maximum(size[ia], bsize[ib])
+            gate = np.minimum(s.max_tol_m, gate + 0.5 * np.maximum(size[ia], bsize[ib]))
             ok = (ecat[ia] == bcat[ib]) & (d <= gate)
             return ia[ok], ib[ok], d[ok]
 
@@ -458,6 +473,7 @@ class CaseBook:
             ),
         )
         case.event_ids = (*case.event_ids, *(events[i].event_id for i in members))
+        self._event_ids.update(events[i].event_id for i in members)
 
     def _apply_coverage(
         self, coverage: gpd.GeoSeries, touched: set[int], pass_time_utc: datetime | None

@@ -365,3 +365,21 @@ def test_counts_by_action() -> None:
     ups = book.ingest([event_at(1, 0, 0), event_at(2, 0.1, 0), event_at(3, 50, 0)])
     assert Counter(u.action for u in ups) == {CaseAction.new: 2}
     assert book.events_in == 3 and book.cases_opened == 2
+
+
+def test_a_replayed_pass_changes_nothing() -> None:
+    book = CaseBook()
+    events = [event_at(1, 0, 0), event_at(2, 30, 0)]
+    book.ingest(events)
+    assert book.ingest(events) == [] and book.events_replayed == 2
+    assert [c.times_seen for c in book.cases] == [1, 1]
+
+
+def test_a_badly_placed_event_cannot_swallow_its_neighbours() -> None:
+    book = CaseBook(CaseSettings(max_tol_m=10.0))
+    book.ingest([event_at(1, 0, 0), event_at(2, 30, 0)])
+    later = T_PASS1 + timedelta(days=1)
+    (update,) = book.ingest([event_at(3, 15, 0, acc=40.0, t=later)])  # 3 * 40 m would reach both
+    assert update.action is CaseAction.new and len(book) == 3
+    with pytest.raises(GeoError, match="accuracy_m nan"):
+        book.ingest([event_at(4, 0, 0, acc=float("nan"), t=later)])
