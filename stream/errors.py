@@ -16,3 +16,23 @@ class StreamError(RuntimeError):
     """The message transport failed: broker unreachable, delivery timed out,
     or fewer messages arrived than expected. The message names the bootstrap
     address and topic so the operator knows where to look."""
+
+
+class OversizedMessageError(SchemaError):
+    """A wire message longer than the size limit (checked before any parsing)."""
+
+
+class MalformedMessageError(SchemaError):
+    """A wire message that is not a UTF-8 JSON object (bad bytes, bad JSON, too deeply nested)."""
+
+
+class UnsupportedVersionError(SchemaError):
+    """A wire message of another schema family, or a version this reader does not know."""
+
+
+class StoreError(ValueError):
+    """An event store that cannot be opened or used; the message names the file or database."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store's server could not be reached or dropped the connection: retry later, the data is fine."""

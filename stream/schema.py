@@ -27,7 +27,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from geo import EvidenceRef, GeoEvent
-from stream.errors import SchemaError
+from stream.errors import (
+    MalformedMessageError,
+    OversizedMessageError,
+    SchemaError,
+    UnsupportedVersionError,
+)
 from taxonomy import load_taxonomy
 
 SCHEMA_NAME = "roadsight.geo-event"
@@ -39,13 +44,28 @@ MAX_ID_CHARS = 128
 MAX_URI_CHARS = 2048
 MAX_EVIDENCE = 16
 MAX_FOOTPRINT_POINTS = 256
+# Integers must fit the stores' 64-bit columns (SQLite INTEGER, PostgreSQL bigint):
+# JSON allows any size, and one huge frame_index would fail every write of its batch.
+MAX_INT64 = 2**63 - 1
+MAX_CLASS_ID = 2**31 - 1
+# Capture times outside this window are clock faults or forgeries; it also keeps
+# every stored time inside what pandas (nanoseconds since 1970, up to 2262) can read.
+EARLIEST_TIME_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME_UTC = datetime(2200, 1, 1, tzinfo=UTC)
 JSON_SCHEMA_ID = "https://roadsight.invalid/schema/geo-event.v1.json"
 
 _UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 # ISO 8601 in UTC with a literal Z; at most microseconds, which is what datetime holds.
 _TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
-# Printable, no control characters: ids end up in file names and map labels.
-_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# Ids are names. They end up in file names, log lines, SQL consoles, shell
+# commands and HTML map labels, so they may not hold control characters (C0, DEL,
+# C1), Unicode line separators or bidi overrides (which forge lines or reverse
+# what an operator reads), nor the quoting and statement characters of SQL, HTML
+# and shells (' " ` \ ; < >): a name never needs them, an injection always does.
+# Stores use parameterised SQL regardless; this is the second line of defence.
+_ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069'\"`;<>\\]+$"
+# RFC 3986 characters only (non-ASCII and spaces percent-encoded, as Path.as_uri() does).
+_URI_PATTERN = r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$"
 _MEDIA_TYPE_PATTERN = r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$"
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -62,7 +82,7 @@ class _Strict(BaseModel):
 class EvidenceV1(_Strict):
     """One piece of evidence media, named by content hash."""
 
-    uri: str = Field(min_length=1, max_length=MAX_URI_CHARS, pattern=_ID_PATTERN)
+    uri: str = Field(min_length=1, max_length=MAX_URI_CHARS, pattern=_URI_PATTERN, description="RFC 3986 URI")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex SHA-256 of the media bytes")
     media_type: str = Field(max_length=127, pattern=_MEDIA_TYPE_PATTERN, description="e.g. image/jpeg")
 
@@ -102,27 +122,31 @@ class GeoEventV1(_Strict):
     schema_name: Literal["roadsight.geo-event"] = Field(alias="schema")
     version: Literal[1]
     event_id: str = Field(pattern=_UUID_PATTERN, description="UUIDv5 of mission/source/frame/detection")
-    class_id: int = Field(ge=0, description="taxonomy class id; must match class_key")
+    class_id: int = Field(ge=0, le=MAX_CLASS_ID, description="taxonomy class id; must match class_key")
     class_key: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
     score: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
     lon: Longitude
     lat: Latitude
     accuracy_m: float = Field(ge=0.0, le=1.0e6, allow_inf_nan=False, description="1-sigma horizontal error")
-    time_utc: str = Field(pattern=_TIME_PATTERN, description="capture time, ISO 8601 UTC with Z")
+    time_utc: str = Field(
+        pattern=_TIME_PATTERN, description="capture time, ISO 8601 UTC with Z, from 1970 to before 2200"
+    )
     mission_id: Identifier
     source_id: Identifier
-    frame_index: int = Field(ge=0)
+    frame_index: int = Field(ge=0, le=MAX_INT64)
     box_xyxy: tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat] = Field(
         description="x1, y1, x2, y2 in pixels of the full frame"
     )
     footprint: PolygonV1 | None = Field(description="box projected on the ground, or null")
-    track_id: int | None = Field(ge=0, description="tracker id, or null")
+    track_id: int | None = Field(ge=0, le=MAX_INT64, description="tracker id, or null")
     evidence: list[EvidenceV1] = Field(max_length=MAX_EVIDENCE)
 
     @field_validator("time_utc")
     @classmethod
     def _parsable_time(cls, value: str) -> str:
-        datetime.fromisoformat(value)  # ValueError (e.g. month 13) becomes a validation error
+        moment = datetime.fromisoformat(value)  # ValueError (e.g. month 13) becomes a validation error
+        if not EARLIEST_TIME_UTC <= moment < LATEST_TIME_UTC:
+            raise ValueError(f"time must be from {EARLIEST_TIME_UTC.year} to before {LATEST_TIME_UTC.year}")
         return value
 
     @field_validator("box_xyxy")
@@ -183,11 +207,18 @@ def _describe(err: ValidationError) -> str:
     return f"geo-event v1: key {key!r}: {first['msg']}{more}"
 
 
+def _schema_error(err: ValidationError) -> SchemaError:
+    """The :class:`SchemaError` (subclass) for a pydantic failure: bad JSON is malformed, the rest invalid."""
+    if err.errors()[0]["type"] == "json_invalid":
+        return MalformedMessageError(_describe(err))
+    return SchemaError(_describe(err))
+
+
 def _validate(text: str | bytes) -> GeoEventV1:
     try:
         return GeoEventV1.model_validate_json(text)
     except ValidationError as err:
-        raise SchemaError(_describe(err)) from None
+        raise _schema_error(err) from None
 
 
 def encode_event(event: GeoEvent) -> bytes:
@@ -200,7 +231,7 @@ def encode_event(event: GeoEvent) -> bytes:
     data = json.dumps(event_to_wire(event), ensure_ascii=False, separators=(",", ":"), allow_nan=True)
     payload = data.encode("utf-8")
     if len(payload) > MAX_MESSAGE_BYTES:
-        raise SchemaError(
+        raise OversizedMessageError(
             f"geo-event v1: message is {len(payload)} bytes, over the {MAX_MESSAGE_BYTES} limit"
         )
     _validate(payload)
@@ -210,40 +241,69 @@ def encode_event(event: GeoEvent) -> bytes:
 def _check_header(raw: Any) -> None:
     """Name the schema/version problem before field validation buries it."""
     if not isinstance(raw, dict):
-        raise SchemaError(f"geo-event: message must be a JSON object, got {type(raw).__name__}")
+        raise MalformedMessageError(f"geo-event: message must be a JSON object, got {type(raw).__name__}")
     if raw.get("schema") != SCHEMA_NAME:
-        raise SchemaError(f"geo-event: key 'schema': expected {SCHEMA_NAME!r}, got {raw.get('schema')!r}")
+        raise UnsupportedVersionError(
+            f"geo-event: key 'schema': expected {SCHEMA_NAME!r}, got {_clip(raw.get('schema'))}"
+        )
     version = raw.get("version")
     if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise SchemaError(
-            f"geo-event: key 'version': unsupported version {version!r} (this reader knows {SCHEMA_VERSION})"
+        raise UnsupportedVersionError(
+            f"geo-event: key 'version': unsupported version {_clip(version)} "
+            f"(this reader knows {SCHEMA_VERSION})"
         )
+
+
+def _clip(value: Any, limit: int = 80) -> str:
+    """``repr`` of a value from the wire, cut short: a hostile 60 KiB string must not fill the logs."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def decode_event(data: bytes) -> GeoEvent:
     """Parse and validate a v1 wire message into a :class:`geo.GeoEvent`.
 
     Raises :class:`SchemaError` (a ``ValueError``) naming the key and reason:
-    oversized, not UTF-8, malformed JSON, wrong schema or version, wrong type,
-    out-of-range value, class id/key not matching the taxonomy.
+    :class:`OversizedMessageError` (over :data:`MAX_MESSAGE_BYTES`, checked
+    before parsing), :class:`MalformedMessageError` (not UTF-8, malformed or
+    too deeply nested JSON, not an object), :class:`UnsupportedVersionError`
+    (another schema or version), or plain :class:`SchemaError` (wrong type,
+    out-of-range value, class id/key not matching the taxonomy).
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise SchemaError(f"geo-event: message must be bytes, got {type(data).__name__}")
     if len(data) > MAX_MESSAGE_BYTES:
-        raise SchemaError(f"geo-event: message is {len(data)} bytes, over the {MAX_MESSAGE_BYTES} limit")
+        raise OversizedMessageError(
+            f"geo-event: message is {len(data)} bytes, over the {MAX_MESSAGE_BYTES} limit"
+        )
     try:
-        text = bytes(data).decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise SchemaError(f"geo-event: message is not UTF-8 (byte offset {err.start})") from None
+        # Fast path: one parse for a valid message (the sink decodes tens of thousands a second).
+        msg = GeoEventV1.model_validate_json(data)
+    except ValidationError as err:
+        raise _diagnose(bytes(data), err) from None
+    return _to_event(msg)
+
+
+def _diagnose(data: bytes, err: ValidationError) -> SchemaError:
+    """The most useful error for a message that failed validation: encoding, JSON
+    syntax and schema/version first, then the first field error."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return MalformedMessageError(f"geo-event: message is not UTF-8 (byte offset {exc.start})")
     try:
         raw = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise SchemaError(
-            f"geo-event: malformed JSON at line {err.lineno} column {err.colno}: {err.msg}"
-        ) from None
-    _check_header(raw)
-    msg = _validate(text)
-    return _to_event(msg)
+    except json.JSONDecodeError as exc:
+        return MalformedMessageError(
+            f"geo-event: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        )
+    except RecursionError:
+        return MalformedMessageError("geo-event: malformed JSON: nested too deeply")
+    try:
+        _check_header(raw)
+    except SchemaError as exc:
+        return exc
+    return _schema_error(err)
 
 
 def _to_event(msg: GeoEventV1) -> GeoEvent:
