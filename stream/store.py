@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -37,8 +36,12 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from geo import EvidenceRef, GeoEvent
+from geo import GeoEvent
+from stream.errors import StoreError
+from stream.event_store import READ_COLUMNS, evidence_from_json, evidence_json, footprint_geojson
 from stream.gpkg import gpkg_geometry_blobs, init_core, is_geopackage, register_feature_table
+
+__all__ = ["EVENTS_TABLE", "FOOTPRINTS_TABLE", "GeoPackageStore", "StoreError", "evidence_from_json"]
 
 EVENTS_TABLE = "geo_events"
 FOOTPRINTS_TABLE = "geo_event_footprints"
@@ -72,51 +75,14 @@ CREATE TABLE IF NOT EXISTS {FOOTPRINTS_TABLE} (
 );
 """
 
-_EVENT_COLUMNS = (
-    "geom",
-    "event_id",
-    "class_id",
-    "class_key",
-    "score",
-    "lon",
-    "lat",
-    "accuracy_m",
-    "time_utc",
-    "mission_id",
-    "source_id",
-    "frame_index",
-    "box_x1",
-    "box_y1",
-    "box_x2",
-    "box_y2",
-    "footprint",
-    "track_id",
-    "evidence",
-)
-_READ_COLUMNS = _EVENT_COLUMNS[1:]
-
-
-class StoreError(ValueError):
-    """A store file that cannot be opened or used; the message names the file."""
+# The read columns, stored as they are, behind the GeoPackage point geometry.
+_EVENT_COLUMNS = ("geom", *READ_COLUMNS)
 
 
 def _gpkg_datetime(event: GeoEvent) -> str:
     # GeoPackage DATETIME: ISO 8601 UTC with millisecond precision and 'Z'.
     t = event.time_utc.astimezone(UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-def _footprint_geojson(event: GeoEvent) -> str | None:
-    if not event.footprint:
-        return None
-    return json.dumps({"type": "Polygon", "coordinates": [[list(p) for p in event.footprint]]})
-
-
-def _evidence_json(event: GeoEvent) -> str | None:
-    if not event.evidence:
-        return None
-    refs = [{"uri": e.uri, "sha256": e.sha256, "media_type": e.media_type} for e in event.evidence]
-    return json.dumps(refs)
 
 
 class GeoPackageStore:
@@ -197,42 +163,60 @@ class GeoPackageStore:
                 e.source_id,
                 e.frame_index,
                 *e.box_xyxy,
-                _footprint_geojson(e),
+                footprint_geojson(e),
                 e.track_id,
-                _evidence_json(e),
+                evidence_json(e),
             )
             for blob, e in zip(blobs, batch, strict=True)
         ]
         with_fp = [e for e in batch if e.footprint]
         fp_rows = []
         if with_fp:
-            polys = shapely.polygons([list(e.footprint) for e in with_fp])
+            try:
+                polys = shapely.polygons([list(e.footprint) for e in with_fp])
+            except (ValueError, shapely.errors.GEOSException) as exc:
+                raise StoreError(f"{self.path}: a footprint of the batch is not a polygon ({exc})") from None
             fp_rows = [
                 (b, e.event_id, e.class_key) for b, e in zip(gpkg_geometry_blobs(polys), with_fp, strict=True)
             ]
         placeholders = ", ".join("?" * len(_EVENT_COLUMNS))
-        with self._lock, self._conn as conn:
-            before = conn.total_changes
+        try:
+            with self._lock, self._conn as conn:
+                return self._insert(conn, batch, rows, fp_rows, placeholders)
+        except (sqlite3.Error, OverflowError) as exc:
+            # The transaction rolled back: nothing of the batch is stored.
+            raise StoreError(f"{self.path}: writing {len(batch)} events failed ({exc})") from exc
+
+    @classmethod
+    def _insert(
+        cls,
+        conn: sqlite3.Connection,
+        batch: Sequence[GeoEvent],
+        rows: Sequence[tuple[object, ...]],
+        fp_rows: Sequence[tuple[bytes, str, str]],
+        placeholders: str,
+    ) -> int:
+        before = conn.total_changes
+        conn.executemany(
+            f"INSERT INTO {EVENTS_TABLE} ({', '.join(_EVENT_COLUMNS)}) VALUES ({placeholders}) "
+            "ON CONFLICT(event_id) DO NOTHING",
+            rows,
+        )
+        inserted = conn.total_changes - before
+        if fp_rows:
             conn.executemany(
-                f"INSERT INTO {EVENTS_TABLE} ({', '.join(_EVENT_COLUMNS)}) VALUES ({placeholders}) "
+                f"INSERT INTO {FOOTPRINTS_TABLE} (geom, event_id, class_key) VALUES (?, ?, ?) "
                 "ON CONFLICT(event_id) DO NOTHING",
-                rows,
+                fp_rows,
             )
-            inserted = conn.total_changes - before
-            if fp_rows:
-                conn.executemany(
-                    f"INSERT INTO {FOOTPRINTS_TABLE} (geom, event_id, class_key) VALUES (?, ?, ?) "
-                    "ON CONFLICT(event_id) DO NOTHING",
-                    fp_rows,
-                )
-            if inserted:
-                self._update_contents(
-                    conn,
-                    min(e.lon for e in batch),
-                    min(e.lat for e in batch),
-                    max(e.lon for e in batch),
-                    max(e.lat for e in batch),
-                )
+        if inserted:
+            cls._update_contents(
+                conn,
+                min(e.lon for e in batch),
+                min(e.lat for e in batch),
+                max(e.lon for e in batch),
+                max(e.lat for e in batch),
+            )
         return inserted
 
     @staticmethod
@@ -256,7 +240,7 @@ class GeoPackageStore:
         ``time_utc`` is a timezone-aware UTC datetime column; ``footprint`` and
         ``evidence`` are JSON text (GeoJSON Polygon / list of evidence refs).
         """
-        sql = f"SELECT {', '.join(_READ_COLUMNS)} FROM {EVENTS_TABLE}"
+        sql = f"SELECT {', '.join(READ_COLUMNS)} FROM {EVENTS_TABLE}"
         params: list[str] = []
         if classes is not None:
             params = [str(c) for c in classes]
@@ -292,10 +276,3 @@ class GeoPackageStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def evidence_from_json(text: str | None) -> tuple[EvidenceRef, ...]:
-    """Evidence refs back from the ``evidence`` column's JSON text."""
-    if not text:
-        return ()
-    return tuple(EvidenceRef(**item) for item in json.loads(text))

@@ -5,6 +5,12 @@ the whole session, started here) or ``kafka_broker`` (a private broker a test
 may stop and restart). ``ROADSIGHT_KAFKA_BOOTSTRAP=host:port`` points the
 session at an existing broker instead. When no broker can be had the tests
 FAIL with the broker log tail; they never skip.
+
+PostGIS: ``postgis_url`` is a fresh, empty PostGIS database for one test, on a
+real PostgreSQL server started once per session (``postgres_server``, from the
+Debian packages). ``ROADSIGHT_POSTGIS_URL=postgresql://...`` points the session
+at an existing database instead (each test then gets its own table). When no
+server can be had the tests FAIL with the server log tail; they never skip.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 from kafka_broker import BrokerError, KafkaBroker
+from postgres_server import PostgresError, PostgresServer
 
 # Simulated missions, generated once per session and cached (tests/fixtures_pipeline.py).
 pytest_plugins = ["fixtures_pipeline"]
@@ -78,3 +85,34 @@ def kafka_broker() -> Iterator[KafkaBroker]:
 def kafka_topic() -> str:
     """A topic name no other test uses (topics are auto-created with 3 partitions)."""
     return f"roadsight.test.{uuid.uuid4().hex[:12]}"
+
+
+# --- PostgreSQL + PostGIS ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | None]:
+    """A real PostgreSQL server with PostGIS for the session (None with ``ROADSIGHT_POSTGIS_URL``)."""
+    if os.environ.get("ROADSIGHT_POSTGIS_URL"):
+        yield None
+        return
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresError as err:
+        server.close()
+        pytest.fail(f"no PostgreSQL server for the tests: {err}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgis_url(postgres_server: PostgresServer | None) -> str:
+    """URL of an empty PostGIS store for this test: a fresh database (or table, on an external server)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    if postgres_server is None:
+        external = os.environ["ROADSIGHT_POSTGIS_URL"]
+        return f"{external}{'&' if '?' in external else '?'}table={name}"
+    return postgres_server.create_database(name)
