@@ -23,8 +23,17 @@ import numpy as np
 import pytest
 import shapely
 from fixtures_geo import GEOD, ORIGIN_LAT, ORIGIN_LON, make_event, offset_lonlat
+from fixtures_sim_truth import truth_detections
 
-from geo import GeoError, GeoEvent
+from geo import (
+    CameraModel,
+    CameraPoses,
+    GeoError,
+    GeoEvent,
+    GroundTracker,
+    frame_footprints,
+    georeference_arrays,
+)
 from geo.cases import (
     CaseAction,
     CaseBook,
@@ -35,6 +44,7 @@ from geo.cases import (
     load_cases,
     save_cases,
 )
+from hardware.profiles import load_camera_profile
 from hardware.sim.generate import MissionPlan, frame_homographies, plan_mission
 from hardware.sim.world import GroundTruthObject
 from taxonomy import load_taxonomy
@@ -383,3 +393,66 @@ def test_a_badly_placed_event_cannot_swallow_its_neighbours() -> None:
     assert update.action is CaseAction.new and len(book) == 3
     with pytest.raises(GeoError, match="accuracy_m nan"):
         book.ingest([event_at(4, 0, 0, acc=float("nan"), t=later)])
+
+
+# -- through the real geo path ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_passes_through_real_georeferencing_tracking_and_frame_footprints(tmp_path: Path) -> None:
+    """Ground-truth boxes of ``drone_sample`` through the real telemetry path, ``georeference_arrays``,
+    the :class:`GroundTracker` and ``frame_footprints`` as coverage, twice over one world.
+
+    Each pass gets its own box noise (a per-pass shift standing for telemetry bias,
+    per-box jitter) and drops 10% of the boxes; the second pass runs a week later
+    and no longer sees one pothole.
+    """
+    truth = truth_detections("drone_sample", 0, tmp_path, every=3)
+    sc = truth.plan.scenario
+    camera = CameraModel.from_profile(load_camera_profile(sc.camera_profile), sc.video.width, sc.video.height)
+    poses = CameraPoses.from_series(truth.poses, camera)
+    footprints = frame_footprints(poses, camera)
+    coverage = gpd.GeoSeries([footprints.polygon(i) for i in range(len(poses))], crs="EPSG:4326")
+    removed = next(o.object_id for o in truth.plan.kept if o.class_key == "pothole")
+    objects = np.array(truth.object_ids)
+
+    def run_pass(
+        name: str, seed: int, keep: np.ndarray, shift_days: int
+    ) -> tuple[list[GeoEvent], dict[str, str]]:
+        rng = np.random.default_rng(seed)
+        keep = keep & (rng.random(len(objects)) > 0.1)
+        xyxy = truth.xyxy[keep] + rng.normal(0, 15, 2)[[0, 1, 0, 1]] + rng.normal(0, 3, (int(keep.sum()), 4))
+        batch = georeference_arrays(
+            xyxy, truth.class_id[keep], truth.frame_of[keep], poses, camera,
+            mission_id=name, frame_source="cam0", score=np.full(int(keep.sum()), 0.8),
+        )  # fmt: skip
+        owner = dict(zip([e.event_id for e in batch.events()], objects[keep][batch.located], strict=True))
+        later = timedelta(days=shift_days)
+        per_frame: dict[int, list[GeoEvent]] = {}
+        for event in batch.events():
+            per_frame.setdefault(event.frame_index, []).append(
+                replace(event, time_utc=event.time_utc + later)
+            )
+        tracker = GroundTracker()
+        out: list[GeoEvent] = []
+        for f in range(len(poses)):
+            t = float(truth.poses.time_utc[f]) + later.total_seconds()
+            out += tracker.update(
+                per_frame.get(f, []), time_utc=t, frame_size=(sc.video.width, sc.video.height)
+            )
+        return out + tracker.flush(), owner
+
+    everything = np.ones(len(objects), bool)
+    pass1, owner1 = run_pass("pass-1", 1, everything, 0)
+    pass2, owner2 = run_pass("pass-2", 2, objects != removed, 7)
+    book = CaseBook()
+    book.ingest(pass1, coverage=coverage, pass_id="pass-1")
+    book.ingest(pass2, coverage=coverage, pass_id="pass-2")
+
+    owners = [{(owner1 | owner2)[e] for e in case.event_ids} for case in book.cases]
+    assert all(len(o) == 1 for o in owners), "a case merged two different objects"
+    seen = set().union(*owners)
+    assert len(seen) == len(truth.plan.kept) and len(book) / len(seen) <= 1.05
+    status = {next(iter(o)): c.status for o, c in zip(owners, book.cases, strict=True)}
+    assert status[removed] is CaseStatus.possibly_fixed
+    assert all(s is CaseStatus.confirmed for obj, s in status.items() if obj != removed)
