@@ -327,19 +327,21 @@ class Spool:
 
     def read_after(self, seq: int, limit: int) -> list[SpooledMessage]:
         """Up to ``limit`` rows with ``seq`` greater than ``seq``, in order."""
+        rows = self._select_after("seq, topic, key, value, headers, created", seq, limit)
+        decode = self._codec.decode
+        return [SpooledMessage(s, OutboundMessage(t, v, k, decode(h)), c) for s, t, k, v, h, c in rows]
+
+    def rows_after(self, seq: int, limit: int) -> list[tuple[int, str, bytes | None, bytes, Headers]]:
+        """:meth:`read_after` as ``(seq, topic, key, value, headers)`` tuples (the sender's hot path)."""
+        rows = self._select_after("seq, topic, key, value, headers", seq, limit)
+        decode = self._codec.decode
+        return [(s, t, k, v, decode(h)) for s, t, k, v, h in rows]
+
+    def _select_after(self, columns: str, seq: int, limit: int) -> list[Any]:
         with self._lock:
             self._check_open()
-            rows = self._db.execute(
-                "SELECT seq, topic, key, value, headers, created FROM spool "
-                "WHERE seq > ? ORDER BY seq LIMIT ?",
-                (seq, limit),
-            ).fetchall()
-        return [
-            SpooledMessage(
-                s, OutboundMessage(t, bytes(v), bytes(k) if k is not None else None, self._codec.decode(h)), c
-            )
-            for s, t, k, v, h, c in rows
-        ]
+            query = f"SELECT {columns} FROM spool WHERE seq > ? ORDER BY seq LIMIT ?"
+            return self._db.execute(query, (seq, limit)).fetchall()
 
     def wait_for_rows_after(self, seq: int, timeout_s: float) -> bool:
         """Block until a row after ``seq`` exists (True) or ``timeout_s`` passes (False)."""
@@ -354,6 +356,18 @@ class Spool:
             self._check_open()
             self._delete(seqs)
             self._counts["sent"] += len(seqs)
+
+    def remove_through(self, seq: int) -> None:
+        """Delete every row up to ``seq`` (all acknowledged: the sender acks a prefix)."""
+        with self._changed:
+            self._check_open()
+            with self._transaction():
+                count, freed = self._db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool WHERE seq <= ?", (seq,)
+                ).fetchone()
+                self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
+            self._counts["sent"] += count
+            self._removed(count, freed)
 
     def _delete(self, seqs: Sequence[int], *, quarantine_error: str | None = None) -> None:
         freed = deleted = 0
@@ -371,7 +385,10 @@ class Spool:
                 for (size,) in sizes.fetchall():
                     freed += size
                     deleted += 1
-        self._pending -= deleted
+        self._removed(deleted, freed)
+
+    def _removed(self, count: int, freed: int) -> None:
+        self._pending -= count
         self._bytes -= freed
         self._oldest_seq, self._oldest_created = self._oldest()
         if self._warned and self._fill() < self.warn_fraction:
@@ -475,18 +492,20 @@ class SpoolSender:
     """The thread that sends a :class:`Spool` to Kafka, in ``seq`` order.
 
     Up to ``window`` rows are handed to kafka-python at a time (its own retries,
-    idempotence and batching do the rest); a row is removed from the spool once
-    its future succeeds and every earlier row is removed too (so the spool is
-    always a suffix of what was appended). The producer is created in the
-    thread, so an edge device that starts offline just spools; creation is
-    retried with backoff. On a delivery error the producer is closed and a new
-    one resends from the oldest unacknowledged row (counted as ``resent``);
-    record-level errors (too large, invalid) quarantine that row instead.
+    idempotence and batching do the rest). The thread watches the futures in
+    ``seq`` order and removes the acknowledged prefix from the spool, so the
+    spool always holds a suffix of what was appended. The producer is created
+    in the thread, so an edge device that starts offline just spools; creation
+    is retried with backoff. When a delivery fails after kafka-python's retries,
+    the producer is closed and a new one resends from the oldest
+    unacknowledged row (counted as ``resent``); record-level errors (too large,
+    invalid) quarantine that row instead.
 
     Args:
         spool: the spool to drain.
         producer_factory: makes a configured ``kafka.KafkaProducer``; may raise ``KafkaError``.
         window: rows in flight at most (bounds kafka-python's memory during an outage).
+        read_batch: rows read from SQLite at a time.
         retry_backoff_s: pause after a failed producer creation or delivery error.
     """
 
@@ -507,12 +526,8 @@ class SpoolSender:
         self.retry_backoff_s = retry_backoff_s
         self._producer: Any = None
         self._cursor = 0  # seq of the last row handed to the producer
-        self._dispatched: deque[int] = deque()
-        self._acked: set[int] = set()
-        self._failures: list[tuple[int, BaseException]] = []
-        self._generation = 0  # callbacks of a closed producer are ignored
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._inflight: deque[tuple[int, Any]] = deque()  # (seq, kafka future), in seq order
+        self._headers: dict[Headers, list[tuple[str, bytes]]] = {}  # kafka-python wants lists
         self._stop = threading.Event()
         self.connected = False
         self.last_error: str | None = None
@@ -521,22 +536,6 @@ class SpoolSender:
     def start(self) -> SpoolSender:
         self._thread.start()
         return self
-
-    # --- callbacks (kafka-python's I/O thread) -----------------------------------
-
-    def _on_ack(self, generation: int, seq: int, _metadata: object) -> None:
-        with self._lock:
-            if generation == self._generation:
-                self._acked.add(seq)
-        self._wake.set()
-
-    def _on_error(self, generation: int, seq: int, error: BaseException) -> None:
-        with self._lock:
-            if generation == self._generation:
-                self._failures.append((seq, error))
-        self._wake.set()
-
-    # --- the thread ---------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -550,25 +549,22 @@ class SpoolSender:
                 log.exception("spool sender: unexpected error, retrying in %.1f s", self.retry_backoff_s)
                 self.last_error = f"{type(err).__name__}: {err}"
                 self._stop.wait(self.retry_backoff_s)
-        self._reap()
 
     def _step(self) -> None:
         self._reap()
-        if self._failures:
-            self._recover()
-            return
         if self._producer is None and not self._connect():
             return
-        room = self.window - len(self._dispatched)
+        room = self.window - len(self._inflight)
         if room <= 0:
-            self._wake.wait(0.05)
-            self._wake.clear()
+            self._stop.wait(0.01)  # futures complete in kafka-python's I/O thread
             return
-        rows = self.spool.read_after(self._cursor, min(room, self.read_batch))
-        if not rows:
+        rows = self.spool.rows_after(self._cursor, min(room, self.read_batch))
+        if rows:
+            self._dispatch(rows)
+        elif self._inflight:
+            self._stop.wait(0.005)
+        else:
             self.spool.wait_for_rows_after(self._cursor, 0.05)
-            return
-        self._dispatch(rows)
 
     def _connect(self) -> bool:
         try:
@@ -581,69 +577,69 @@ class SpoolSender:
         self.connected = True
         return True
 
-    def _dispatch(self, rows: list[SpooledMessage]) -> None:
-        producer, generation = self._producer, self._generation
-        for row in rows:
-            msg = row.message
+    def _dispatch(self, rows: list[tuple[int, str, bytes | None, bytes, Headers]]) -> None:
+        send, inflight, cache = self._producer.send, self._inflight, self._headers
+        for seq, topic, key, value, headers in rows:
+            listed = cache.get(headers)
+            if listed is None:
+                listed = cache[headers] = list(headers)
             try:
-                future = producer.send(msg.topic, value=msg.value, key=msg.key, headers=list(msg.headers))
+                future = send(topic, value=value, key=key, headers=listed)
             except _RECORD_ERRORS as err:
-                self.spool.quarantine(row.seq, f"{type(err).__name__}: {err}")
-                self._cursor = row.seq
+                self.spool.quarantine(seq, f"{type(err).__name__}: {err}")
+                self._cursor = seq
                 continue
             except KafkaError as err:
                 # Not enqueued (metadata unknown, buffer full): try the same row again later.
                 self.last_error = f"{type(err).__name__}: {err}"
-                log.debug("spool sender: send of %d deferred: %s", row.seq, err)
+                log.debug("spool sender: send of %d deferred: %s", seq, err)
                 self._stop.wait(min(self.retry_backoff_s, 0.5))
                 return
-            self._dispatched.append(row.seq)
-            self._cursor = row.seq
-            future.add_callback(self._on_ack, generation, row.seq)
-            future.add_errback(self._on_error, generation, row.seq)
+            inflight.append((seq, future))
+            self._cursor = seq
 
     def _reap(self) -> None:
-        """Remove the acknowledged prefix of what was dispatched."""
-        done: list[int] = []
-        with self._lock:
-            while self._dispatched and self._dispatched[0] in self._acked:
-                seq = self._dispatched.popleft()
-                self._acked.discard(seq)
-                done.append(seq)
-        if done:
-            self.spool.remove(done)
+        """Remove the acknowledged prefix of what is in flight; handle the first failure."""
+        inflight, last_ok = self._inflight, 0
+        while inflight:
+            seq, future = inflight[0]
+            if not future.is_done:
+                break
+            if future.failed():
+                if last_ok:
+                    self.spool.remove_through(last_ok)
+                    last_ok = 0
+                if not self._failed(seq, future.exception):
+                    return
+                continue
+            inflight.popleft()
+            last_ok = seq
+        if last_ok:
+            self.spool.remove_through(last_ok)
 
-    def _recover(self) -> None:
-        """A delivery failed after kafka-python's retries: quarantine record errors,
-        drop the producer, rewind to the oldest unacknowledged row."""
-        with self._lock:
-            failures, self._failures = self._failures, []
-            self._generation += 1
-        record_failures = [(s, e) for s, e in failures if isinstance(e, _RECORD_ERRORS)]
-        other = [e for _, e in failures if not isinstance(e, _RECORD_ERRORS)]
+    def _failed(self, seq: int, error: BaseException) -> bool:
+        """Handle the failure of the row at the head; True to keep reaping."""
+        if isinstance(error, _RECORD_ERRORS):
+            self._inflight.popleft()
+            self.spool.quarantine(seq, f"{type(error).__name__}: {error}")
+            return True
+        # Anything else outlived kafka-python's retries: start over from this row
+        # with a new producer, in order (the rows after it may be sent twice).
+        self.last_error = f"{type(error).__name__}: {error}"
+        resend = len(self._inflight)
+        log.warning(
+            "spool sender: delivery failed (%s); resending %d messages from the spool in order",
+            self.last_error, resend,
+        )  # fmt: skip
         producer, self._producer = self._producer, None
         self.connected = False
+        self._inflight.clear()
+        self._cursor = seq - 1  # every row before it has left the spool
         if producer is not None:
             producer.close(timeout=5)
-        for seq, err in record_failures:
-            self.spool.quarantine(seq, f"{type(err).__name__}: {err}")
-        quarantined = {s for s, _ in record_failures}
-        with self._lock:
-            unacked = [s for s in self._dispatched if s not in quarantined]
-            self._dispatched.clear()
-            self._acked.clear()
-        if unacked:
-            self._cursor = unacked[0] - 1  # every row before it is gone from the spool
-        if other:
-            self.last_error = f"{type(other[0]).__name__}: {other[0]}"
-            log.warning(
-                "spool sender: delivery failed (%s); resending %d messages from the spool in order",
-                self.last_error, len(unacked),
-            )  # fmt: skip
-            self.spool.note_send_error(len(unacked))
-            self._stop.wait(self.retry_backoff_s)
-
-    # --- control ----------------------------------------------------------------
+        self.spool.note_send_error(resend)
+        self._stop.wait(self.retry_backoff_s)
+        return False
 
     def flush(self, timeout_s: float | None = 30.0) -> None:
         """Wait until everything spooled before this call was acknowledged.
@@ -662,10 +658,9 @@ class SpoolSender:
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop the thread and the producer. Unacknowledged rows stay in the spool."""
         self._stop.set()
-        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
         producer, self._producer = self._producer, None
         if producer is not None:
             producer.close(timeout=timeout_s)
-        self._reap()  # acks that came in during close
+        self._reap()  # what was acknowledged while closing
