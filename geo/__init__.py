@@ -18,6 +18,7 @@ from geo.camera import CameraModel
 from geo.camera_poses import CameraPoses
 from geo.cases import Case, CaseBook, CaseSettings, CaseStatus, CaseUpdate, load_cases, save_cases
 from geo.crs import LocalFrame, local_crs
+from geo.dem import Dem, Terrain
 from geo.errors import GeoError
 from geo.evaluation import EvalReport, evaluate_events, load_ground_truth
 from geo.footprint import FrameFootprints, frame_footprint, frame_footprints
@@ -44,6 +45,7 @@ __all__ = [
     "CaseSettings",
     "CaseStatus",
     "CaseUpdate",
+    "Dem",
     "EvalReport",
     "EvidenceRef",
     "FrameFootprints",
@@ -56,6 +58,7 @@ __all__ = [
     "ParkingCase",
     "RoadColumns",
     "RoadNetwork",
+    "Terrain",
     "TrackerSettings",
     "VehicleObservation",
     "ZoneSet",

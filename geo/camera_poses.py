@@ -132,6 +132,7 @@ class CameraPoses:
     height_sigma_m: np.ndarray
     attitude_sigma_rad: np.ndarray  # per axis
     located: np.ndarray  # bool
+    mounted: bool = False  # body-fixed camera: height_m is above the ground under the platform
 
     def __len__(self) -> int:
         return int(self.lon.shape[0])
@@ -190,6 +191,7 @@ class CameraPoses:
             height_sigma_m=h_sigma,
             attitude_sigma_rad=np.full(c.lat.shape, np.radians(att_deg)),
             located=located,
+            mounted=mount is not None,
         )
 
     @classmethod

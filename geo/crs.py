@@ -152,6 +152,17 @@ class TangentOffsets:
             lon_e_per_n=tan / m_radius,
         )
 
+    def rows(self, idx: np.ndarray) -> TangentOffsets:
+        """The coefficients of origins ``idx`` (any index array shape, e.g. ``(n, 1)`` to broadcast)."""
+        return TangentOffsets(
+            self.lon0[idx],
+            self.lat0[idx],
+            self.lat_per_n[idx],
+            self.lat_per_ee[idx],
+            self.lon_per_e[idx],
+            self.lon_e_per_n[idx],
+        )
+
     def to_lonlat(self, east: np.ndarray, north: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Offsets (broadcast against the coefficients) to lon/lat degrees."""
         lat = self.lat0 + north * self.lat_per_n - east * east * self.lat_per_ee

@@ -42,6 +42,7 @@ from geo.accuracy import DEFAULT_ANCHOR_SIGMA_PX, DEFAULT_ATTITUDE_SIGMA_DEG, gr
 from geo.camera import CameraModel
 from geo.camera_poses import CameraPoses
 from geo.crs import TangentOffsets
+from geo.dem import Terrain
 from geo.errors import GeoError
 from geo.raycast import DEFAULT_MAX_RANGE_M
 from geo.types import GeoEvent, GeoEventBatch
@@ -133,7 +134,7 @@ class GroundPoints:
     hit: np.ndarray  # (n, k): below the horizon and within range
     ray: tuple[np.ndarray, np.ndarray, np.ndarray]  # ENU components (n, k)
     axes: np.ndarray  # (n, 3, 3)
-    height_m: np.ndarray  # (n,)
+    height_m: np.ndarray  # (n,) camera above the anchor's ground point (flat: above the plane)
 
 
 def cast_pixels(
@@ -146,8 +147,14 @@ def cast_pixels(
     scale: np.ndarray | None = None,
     tangent: TangentOffsets | None = None,
     max_range_m: float = DEFAULT_MAX_RANGE_M,
+    terrain: Terrain | None = None,
+    camera_z: np.ndarray | None = None,
 ) -> GroundPoints:
-    """Cast pixels ``u``/``v`` ``(n, k)`` of frames ``frames`` ``(n,)`` (rows of located ``poses``)."""
+    """Cast pixels ``u``/``v`` ``(n, k)`` of frames ``frames`` ``(n,)`` (rows of located ``poses``).
+
+    Flat ground ``poses.height_m`` below each camera, or ``terrain`` with the
+    cameras at elevations ``camera_z`` ``(F,)`` (:meth:`Terrain.camera_elevation`).
+    """
     if scale is None:
         sx = sy = np.ones((len(frames), 1))
     else:
@@ -163,20 +170,26 @@ def cast_pixels(
     ry = A[:, 1, 0:1] * xn + A[:, 1, 1:2] * yn + A[:, 1, 2:3]
     rz = A[:, 2, 0:1] * xn + A[:, 2, 1:2] * yn + A[:, 2, 2:3]
     h = poses.height_m[frames]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = h[:, None] / -rz
-        east = t * rx
-        north = t * ry
-    hit = (rz < 0) & (east * east + north * north <= max_range_m * max_range_m)
-    tan = tangent if tangent is not None else TangentOffsets.at(poses.lon, poses.lat)
-    lon, lat = TangentOffsets(
-        tan.lon0[frames][:, None],
-        tan.lat0[frames][:, None],
-        tan.lat_per_n[frames][:, None],
-        tan.lat_per_ee[frames][:, None],
-        tan.lon_per_e[frames][:, None],
-        tan.lon_e_per_n[frames][:, None],
-    ).to_lonlat(east, north)
+    tan = (tangent if tangent is not None else TangentOffsets.at(poses.lon, poses.lat)).rows(frames[:, None])
+    if terrain is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = h[:, None] / -rz
+            east = t * rx
+            north = t * ry
+        hit = (rz < 0) & (east * east + north * north <= max_range_m * max_range_m)
+    else:
+        if camera_z is None:
+            raise GeoError("cast_pixels: terrain casting needs camera_z (camera elevations per frame)")
+        k = rx.shape[1]
+        per_ray = np.repeat(frames, k)
+        full = tangent if tangent is not None else TangentOffsets.at(poses.lon, poses.lat)
+        hits = terrain.intersect(
+            full.rows(per_ray), camera_z[per_ray], rx.ravel(), ry.ravel(), rz.ravel(), max_range_m=max_range_m
+        )
+        east, north = hits.east.reshape(rx.shape), hits.north.reshape(rx.shape)
+        hit = hits.hit.reshape(rx.shape)
+        h = hits.height_above_m.reshape(rx.shape)[:, 0]  # local height above the anchor's ground point
+    lon, lat = tan.to_lonlat(east, north)
     return GroundPoints(lon, lat, hit, (rx, ry, rz), A, h)
 
 
@@ -209,8 +222,9 @@ def georeference_arrays(
     taxonomy: Taxonomy | None = None,
     anchor_sigma_px: float = DEFAULT_ANCHOR_SIGMA_PX,
     max_range_m: float = DEFAULT_MAX_RANGE_M,
+    terrain: Terrain | None = None,
 ) -> GeoEventBatch:
-    """Place ``N`` detections of ``F`` frames on flat ground, column-wise.
+    """Place ``N`` detections of ``F`` frames on the ground (flat, or ``terrain``), column-wise.
 
     ``xyxy`` ``(N, 4)`` are boxes in frame pixels, ``class_id`` taxonomy ids,
     ``frame_of`` each detection's row in ``poses`` (``F`` frames).
@@ -255,6 +269,11 @@ def georeference_arrays(
     accuracy = np.full(n, np.nan)
     frame_ok = poses.located[frame_of] if n else np.zeros(0, bool)
     tangent = TangentOffsets.at(poses.lon, poses.lat)
+    camera_z = None
+    if terrain is not None:
+        camera_z = terrain.camera_elevation(
+            poses.lon, poses.lat, poses.height_m, poses.alt_msl, mounted=poses.mounted
+        )
     for start in range(0, n, _CHUNK):
         sl = slice(start, min(n, start + _CHUNK))
         rows = np.flatnonzero(frame_ok[sl]) + start
@@ -262,7 +281,18 @@ def georeference_arrays(
             continue
         u, v = _pixels(xyxy[rows], bottom_lookup[class_id[rows]])
         frames = frame_of[rows]
-        g = cast_pixels(u, v, frames, poses, camera, scale=scale, tangent=tangent, max_range_m=max_range_m)
+        g = cast_pixels(
+            u,
+            v,
+            frames,
+            poses,
+            camera,
+            scale=scale,
+            tangent=tangent,
+            max_range_m=max_range_m,
+            terrain=terrain,
+            camera_z=camera_z,
+        )
         lon[rows], lat[rows], hit[rows] = g.lon, g.lat, g.hit
         accuracy[rows] = ground_sigma_m(
             np.stack([c[:, 0] for c in g.ray], axis=1),
@@ -310,6 +340,7 @@ def georeference_frames(
     attitude_sigma_deg: float | None = None,
     anchor_sigma_px: float = DEFAULT_ANCHOR_SIGMA_PX,
     max_range_m: float = DEFAULT_MAX_RANGE_M,
+    terrain: Terrain | None = None,
 ) -> GeoEventBatch:
     """:func:`georeference_arrays` over the detections of ``frames`` (poses from ``frame.pose``)."""
     dets: list[Detections] = [df.detections for df in frames]
@@ -341,6 +372,7 @@ def georeference_frames(
         taxonomy=taxonomy,
         anchor_sigma_px=anchor_sigma_px,
         max_range_m=max_range_m,
+        terrain=terrain,
     )
 
 
@@ -354,6 +386,7 @@ def georeference(
     attitude_sigma_deg: float | None = None,
     anchor_sigma_px: float = DEFAULT_ANCHOR_SIGMA_PX,
     max_range_m: float = DEFAULT_MAX_RANGE_M,
+    terrain: Terrain | None = None,
 ) -> list[GeoEvent]:
     """Place every detection of ``frames`` on the ground; one :class:`GeoEvent` each.
 
@@ -372,6 +405,7 @@ def georeference(
         attitude_sigma_deg=attitude_sigma_deg,
         anchor_sigma_px=anchor_sigma_px,
         max_range_m=max_range_m,
+        terrain=terrain,
     )
     if stats is not None:
         stats.add(batch)
