@@ -259,8 +259,9 @@ class CaseBook:
         ``coverage``: the pass's frame footprints (polygons with a CRS). A case
         not seen by this pass whose location (a disc of half its size plus its
         accuracy) lies fully inside one footprint counts a miss. Cases last seen
-        at or after ``pass_time_utc`` (default: the latest event time) are never
-        missed by it, so an older pass ingested late cannot propose anything.
+        at or after ``pass_time_utc`` (default: the latest event time; give it
+        for a pass that saw nothing) are never missed by it, so an older pass
+        ingested late cannot propose anything.
         Returns one :class:`CaseUpdate` per case opened, updated or proposed.
         """
         self.events_in += len(events)
