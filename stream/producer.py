@@ -18,8 +18,8 @@ Keys (``key_by``) choose what keeps its order (one key -> one partition):
 * a callable ``GeoEvent -> bytes``, e.g. a road-segment id from a map matcher.
 
 An event that breaks the schema is not sent to the events topic: it goes to
-the dead-letter topic with the reason in the ``dlq-reason`` header, and is
-counted (``invalid``), so nothing disappears.
+the dead-letter topic (``dlq-error: invalid``, the reason in ``dlq-reason``,
+``dlq-origin: edge``) and is counted (``invalid``), so nothing disappears.
 
 Example:
     >>> with EventPublisher("edge.spool", "broker:9092") as publisher:  # doctest: +SKIP
@@ -265,7 +265,8 @@ class EventPublisher:
             body = json.dumps({k: str(getattr(event, k)) for k in event.__dataclass_fields__})
         headers: Headers = (
             ("content-type", b"application/json"),
-            ("dlq-reason", reason.encode("utf-8")[:1000]),
+            ("dlq-error", b"invalid"),  # the same header names as the sink's dead letters
+            ("dlq-reason", reason.encode("utf-8", "replace")[:1000]),
             ("dlq-origin", b"edge"),
             ("dlq-topic", self.topics.detections.encode()),
         )

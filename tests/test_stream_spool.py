@@ -31,7 +31,8 @@ def messages(n: int, size: int = 100, topic: str = "t") -> list[OutboundMessage]
 
 def drain(spool: Spool, batch: int = 7) -> list[OutboundMessage]:
     """Read and remove everything, in order, like the sender does."""
-    out, seq = [], 0
+    out: list[OutboundMessage] = []
+    seq = 0
     while rows := spool.read_after(seq, batch):
         out.extend(r.message for r in rows)
         seq = rows[-1].seq
