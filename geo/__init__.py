@@ -29,6 +29,7 @@ from geo.georeference import (
     georeference_arrays,
     georeference_frames,
 )
+from geo.homography import GroundHomography, calibrate_ground_homography, homography_path
 from geo.ids import EVENT_ID_NAMESPACE, event_id_for
 from geo.roads import OSM_COLUMNS, RoadColumns, RoadNetwork, format_stake, load_road_network
 from geo.tracking import GroundTracker, TrackerSettings
@@ -53,6 +54,7 @@ __all__ = [
     "GeoEvent",
     "GeoEventBatch",
     "GeoreferenceStats",
+    "GroundHomography",
     "GroundTracker",
     "LocalFrame",
     "ParkingCase",
@@ -63,6 +65,7 @@ __all__ = [
     "VehicleObservation",
     "ZoneSet",
     "bench_georeference",
+    "calibrate_ground_homography",
     "evaluate_events",
     "event_id_for",
     "format_stake",
@@ -71,6 +74,7 @@ __all__ = [
     "georeference",
     "georeference_arrays",
     "georeference_frames",
+    "homography_path",
     "load_cases",
     "load_ground_truth",
     "load_road_network",

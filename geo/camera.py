@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geo.errors import GeoError
+from geo.homography import GroundHomography
 from hardware.profiles import CameraMount, CameraProfile
 
 # Undistortion: iterate until a step moves a normalised point by < 1e-12, at most 100 steps; a point
@@ -43,6 +44,9 @@ class CameraModel:
     height: int
     mount: CameraMount | None = None
     distortion: np.ndarray = field(default_factory=lambda: np.zeros(5))
+    # Calibrated road-plane homography of a mounted camera (on undistorted pixels); replaces the
+    # mount-angle rays for flat ground when set.
+    ground_homography: GroundHomography | None = None
 
     def __post_init__(self) -> None:
         K = np.asarray(self.K, dtype=np.float64)
@@ -54,14 +58,24 @@ class CameraModel:
         object.__setattr__(self, "distortion", np.asarray(self.distortion, dtype=np.float64).ravel())
 
     @classmethod
-    def from_profile(cls, profile: CameraProfile, width: int, height: int) -> CameraModel:
+    def from_profile(
+        cls,
+        profile: CameraProfile,
+        width: int,
+        height: int,
+        *,
+        ground_homography: GroundHomography | None = None,
+    ) -> CameraModel:
         """The camera of ``profile`` for frames of ``width`` x ``height`` pixels."""
+        if ground_homography is not None and profile.mount is None:
+            raise GeoError(f"camera profile {profile.name}: a ground homography needs a fixed mount")
         return cls(
             K=profile.intrinsics(width, height),
             width=width,
             height=height,
             mount=profile.mount,
             distortion=np.asarray(profile.distortion, dtype=np.float64),
+            ground_homography=ground_homography,
         )
 
     @property

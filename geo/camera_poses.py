@@ -128,6 +128,7 @@ class CameraPoses:
     height_m: np.ndarray  # camera above the ground plane at the take-off elevation
     alt_msl: np.ndarray  # platform elevation above mean sea level, NaN if unknown
     axes: np.ndarray  # (F, 3, 3)
+    heading_deg: np.ndarray  # platform heading (a mounted camera's body yaw), NaN if unlocated
     position_sigma_m: np.ndarray  # horizontal, radial 1 sigma
     height_sigma_m: np.ndarray
     attitude_sigma_rad: np.ndarray  # per axis
@@ -187,6 +188,7 @@ class CameraPoses:
             height_m=np.where(located, height, nan),
             alt_msl=c.alt_msl,
             axes=np.where(located[:, None, None], axes, nan),
+            heading_deg=np.where(located, c.yaw, nan),
             position_sigma_m=h_sigma_pos,
             height_sigma_m=h_sigma,
             attitude_sigma_rad=np.full(c.lat.shape, np.radians(att_deg)),

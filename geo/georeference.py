@@ -171,7 +171,19 @@ def cast_pixels(
     rz = A[:, 2, 0:1] * xn + A[:, 2, 1:2] * yn + A[:, 2, 2:3]
     h = poses.height_m[frames]
     tan = (tangent if tangent is not None else TangentOffsets.at(poses.lon, poses.lat)).rows(frames[:, None])
-    if terrain is None:
+    hom = camera.ground_homography
+    if terrain is None and hom is not None and poses.mounted:
+        # Calibrated road plane: undistorted pixels at the calibration size -> body metres -> east/north.
+        K = camera.K
+        hu = (K[0, 0] * xn + K[0, 2]) * (hom.width / camera.width)
+        hv = (K[1, 1] * yn + K[1, 2]) * (hom.height / camera.height)
+        right, forward, ok = hom.to_body(hu, hv)
+        yaw = np.radians(poses.heading_deg[frames])[:, None]
+        cos, sin = np.cos(yaw), np.sin(yaw)
+        east = right * cos + forward * sin
+        north = -right * sin + forward * cos
+        hit = ok & (east * east + north * north <= max_range_m * max_range_m)
+    elif terrain is None:
         with np.errstate(divide="ignore", invalid="ignore"):
             t = h[:, None] / -rz
             east = t * rx
