@@ -35,11 +35,12 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
 from capture import Pose
 from geo.crs import TangentOffsets
 from geo.errors import GeoError
-from hardware.profiles import PROFILES_DIR
+from hardware.profiles import PROFILES_DIR, ProfileError, load_yaml_model
 
 if TYPE_CHECKING:
     from geo.camera import CameraModel
@@ -93,29 +94,33 @@ class GroundHomography:
     def load(cls, path: str | Path) -> GroundHomography:
         path = Path(path)
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise GeoError(f"{path}: homography file not found") from None
-        except yaml.YAMLError as exc:
-            raise GeoError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(doc, dict):
-            raise GeoError(f"{path}: expected a mapping")
-        for key in ("width", "height", "H"):
-            if key not in doc:
-                raise GeoError(f"{path}: missing key {key!r}")
-        H = np.asarray(doc["H"], dtype=np.float64)
+            doc = load_yaml_model(path, _HomographyFile)
+        except ProfileError as exc:
+            raise GeoError(str(exc).replace("profile not found", "homography file not found")) from None
+        assert isinstance(doc, _HomographyFile)
+        H = np.asarray(doc.H, dtype=np.float64)
         if H.shape != (3, 3) or not np.all(np.isfinite(H)) or abs(np.linalg.det(H)) < 1e-15:
             raise GeoError(f"{path}: H: expected an invertible 3x3 matrix")
-        cal = doc.get("calibration") or {}
-        return cls(
-            H,
-            int(doc["width"]),
-            int(doc["height"]),
-            float(cal.get("rmse_m", np.nan)),
-            float(cal.get("max_error_m", np.nan)),
-            float(cal.get("rmse_px", np.nan)),
-            int(cal.get("points", 0)),
-        )
+        cal = doc.calibration
+        return cls(H, doc.width, doc.height, cal.rmse_m, cal.max_error_m, cal.rmse_px, cal.points)
+
+
+class _Calibration(BaseModel):
+    points: int = 0
+    rmse_m: float = float("nan")
+    max_error_m: float = float("nan")
+    rmse_px: float = float("nan")
+
+
+class _HomographyFile(BaseModel):
+    """The YAML layout written by :meth:`GroundHomography.save`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    H: list[list[float]]
+    calibration: _Calibration = Field(default_factory=_Calibration)
 
 
 def homography_path(profile: str | Path) -> Path:

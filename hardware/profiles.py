@@ -71,7 +71,8 @@ class CameraProfile(BaseModel):
         return float(hfov), float(vfov)
 
 
-def _load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
+def load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
+    """Read ``path`` and validate it as ``model``; :class:`ProfileError` names the file and key."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -98,6 +99,6 @@ def load_camera_profile(name_or_path: str | Path) -> CameraProfile:
         if not path.exists():
             known = ", ".join(list_camera_profiles())
             raise ProfileError(f"unknown camera profile {name_or_path!r} (known: {known})")
-    profile = _load_yaml_model(path, CameraProfile)
+    profile = load_yaml_model(path, CameraProfile)
     assert isinstance(profile, CameraProfile)
     return profile
