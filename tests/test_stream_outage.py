@@ -15,7 +15,7 @@ from test_stream_kafka import mission_events
 
 from geo import GeoEvent
 from stream.kafka import read_events
-from stream.producer import EventPublisher, TopicNames
+from stream.producer import EventPublisher, ProducerTuning, TopicNames
 from stream.spool import SpoolFullError
 from stream.store import GeoPackageStore
 
@@ -91,7 +91,7 @@ _CHILD = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
 from test_stream_kafka import mission_events
-from stream.producer import EventPublisher, TopicNames
+from stream.producer import EventPublisher, ProducerTuning, TopicNames
 publisher = EventPublisher({spool!r}, {bootstrap!r}, topics=TopicNames(detections={topic!r}))
 publisher.publish(mission_events("m-killed", ["cam0", "cam1"], 5000))
 os.kill(os.getpid(), signal.SIGKILL)  # no flush, no close: like a power cut right after publishing
@@ -150,3 +150,43 @@ def test_a_full_spool_blocks_then_refuses_counts_and_keeps_what_it_took(
         online.publish(events[100:])
     got = read_events(kafka_bootstrap, kafka_topic, expected=150, timeout_s=60)
     assert sorted(e.event_id for e in got) == sorted(e.event_id for e in events)
+
+
+@pytest.mark.slow
+def test_deliveries_that_time_out_are_resent_from_the_spool_in_order(
+    kafka_broker: KafkaBroker, kafka_topic: str, tmp_path: Path
+) -> None:
+    # A short delivery timeout makes kafka-python give up during the outage: the
+    # sender must keep the rows, drop the producer and resend from the spool.
+    events = mission_events("m-timeout", ["cam0", "cam1"], 300)
+    tuning = ProducerTuning(delivery_timeout_ms=4_000, request_timeout_ms=2_000, linger_ms=5)
+    publisher = EventPublisher(
+        tmp_path / "edge.spool",
+        kafka_broker.bootstrap,
+        topics=TopicNames(detections=kafka_topic),
+        tuning=tuning,
+    )
+    try:
+        publisher.publish(events[:200])
+        publisher.flush(60)
+        kafka_broker.stop()
+        publisher.publish(events[200:])
+        deadline = time.monotonic() + 60
+        while publisher.stats().spool.send_errors == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert publisher.stats().spool.send_errors >= 1, "kafka-python never gave up: nothing tested"
+        kafka_broker.start()
+        publisher.flush(180)
+        stats = publisher.stats().spool
+    finally:
+        publisher.close()
+    assert (stats.pending, stats.sent, stats.rejected, stats.quarantined) == (0, len(events), 0, 0)
+    assert stats.resent >= 1
+    got = [e.event_id for e in read_events(kafka_broker.bootstrap, kafka_topic, timeout_s=120)]
+    assert set(got) == {e.event_id for e in events}
+    # At least once here (a batch may have been written just as its request timed
+    # out); per key, the order of each event's last copy is the order published.
+    key_of = dict(zip((e.event_id for e in events), publisher.keys(events), strict=True))
+    for key in set(key_of.values()):
+        last_copies = list(dict.fromkeys(reversed([i for i in got if key_of[i] == key])))[::-1]
+        assert last_copies == [e.event_id for e in events if key_of[e.event_id] == key], key
