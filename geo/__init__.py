@@ -17,11 +17,12 @@ from __future__ import annotations
 from geo.camera import CameraModel
 from geo.camera_poses import CameraPoses
 from geo.cases import Case, CaseBook, CaseSettings, CaseStatus, CaseUpdate, load_cases, save_cases
-from geo.crs import LocalFrame, local_crs
+from geo.crs import LocalFrame, cgcs2000_3deg_crs, local_crs, measurement_crs, utm_crs
 from geo.dem import Dem, Terrain
 from geo.errors import GeoError
 from geo.evaluation import EvalReport, evaluate_events, load_ground_truth
 from geo.footprint import FrameFootprints, frame_footprint, frame_footprints
+from geo.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
 from geo.georeference import (
     GeoreferenceStats,
     bench_georeference,
@@ -66,11 +67,13 @@ __all__ = [
     "ZoneSet",
     "bench_georeference",
     "calibrate_ground_homography",
+    "cgcs2000_3deg_crs",
     "evaluate_events",
     "event_id_for",
     "format_stake",
     "frame_footprint",
     "frame_footprints",
+    "gcj02_to_wgs84",
     "georeference",
     "georeference_arrays",
     "georeference_frames",
@@ -80,5 +83,8 @@ __all__ = [
     "load_road_network",
     "load_zones",
     "local_crs",
+    "measurement_crs",
     "save_cases",
+    "utm_crs",
+    "wgs84_to_gcj02",
 ]

@@ -168,3 +168,44 @@ class TangentOffsets:
         lat = self.lat0 + north * self.lat_per_n - east * east * self.lat_per_ee
         lon = self.lon0 + east * self.lon_per_e * (1.0 + north * self.lon_e_per_n)
         return lon, lat
+
+
+def utm_crs(lon: float, lat: float) -> pyproj.CRS:
+    """WGS84 / UTM zone of a position (EPSG:326zz north, 327zz south), with the Norway/Svalbard exceptions."""
+    if not (np.isfinite(lon) and np.isfinite(lat) and -80.0 <= lat <= 84.0):
+        raise GeoError(f"utm_crs: lon={lon!r}, lat={lat!r} is outside UTM's latitude range (80S..84N)")
+    lon = (lon + 180.0) % 360.0 - 180.0
+    zone = int((lon + 180.0) // 6.0) + 1
+    if 56.0 <= lat < 64.0 and 3.0 <= lon < 12.0:
+        zone = 32
+    elif lat >= 72.0 and 0.0 <= lon < 42.0:
+        zone = 31 if lon < 9.0 else 33 if lon < 21.0 else 35 if lon < 33.0 else 37
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + min(zone, 60))
+
+
+_CGCS2000_3DEG_FIRST_EPSG = 4534  # "CGCS2000 / 3-degree Gauss-Kruger CM 75E"; +1 per 3 degrees to 135E (4554)
+
+
+def cgcs2000_3deg_crs(lon: float) -> pyproj.CRS:
+    """CGCS2000 3-degree Gauss-Kruger zone (central-meridian form, EPSG:4534-4554) of a longitude in China."""
+    cm = 3 * round(float(lon) / 3.0)
+    if not (np.isfinite(lon) and 75 <= cm <= 135):
+        raise GeoError(
+            f"cgcs2000_3deg_crs: lon={lon!r} is outside the CGCS2000 3-degree zones (73.5E..136.5E)"
+        )
+    return pyproj.CRS.from_epsg(_CGCS2000_3DEG_FIRST_EPSG + (cm - 75) // 3)
+
+
+def measurement_crs(lon: float, lat: float, kind: str = "utm") -> pyproj.CRS:
+    """The projected CRS that metric results (areas, lengths, distances) are measured in.
+
+    ``kind`` is ``"utm"`` (WGS84 / UTM zone from the longitude, south zones
+    below the equator) or ``"cgcs2000"`` (the CGCS2000 3-degree Gauss-Kruger
+    zone, as Chinese road administrations survey in). Stored geometry stays
+    EPSG:4326 either way.
+    """
+    if kind == "utm":
+        return utm_crs(lon, lat)
+    if kind == "cgcs2000":
+        return cgcs2000_3deg_crs(lon)
+    raise GeoError(f"measurement CRS {kind!r}: expected 'utm' or 'cgcs2000'")
