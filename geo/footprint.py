@@ -23,6 +23,7 @@ from shapely.geometry import Polygon
 from capture import Pose
 from geo.camera import CameraModel
 from geo.camera_poses import CameraPoses
+from geo.dem import Terrain
 from geo.georeference import cast_pixels
 from geo.raycast import DEFAULT_MAX_RANGE_M
 
@@ -57,12 +58,14 @@ def frame_footprints(
     *,
     per_edge: int = 8,
     max_range_m: float = DEFAULT_MAX_RANGE_M,
+    terrain: Terrain | None = None,
 ) -> FrameFootprints:
     """Ground footprints of every frame of ``poses`` in one pass (unlocated frames: no hits).
 
     The image border is sampled ``per_edge`` times per side. For an oblique
     camera the part of the border at or above the horizon (or beyond
     ``max_range_m``) is left out, so the polygon is the visible ground up to that range.
+    With ``terrain`` the border rays meet the DEM (hills hide what lies behind them).
     """
     u, v = _border_pixels(camera.width, camera.height, per_edge)
     n_frames, k = len(poses), len(u)
@@ -70,6 +73,11 @@ def frame_footprints(
     hit = np.zeros((n_frames, k), bool)
     rows = np.flatnonzero(poses.located)
     if rows.size:
+        camera_z = None
+        if terrain is not None:
+            camera_z = terrain.camera_elevation(
+                poses.lon, poses.lat, poses.height_m, poses.alt_msl, mounted=poses.mounted
+            )
         g = cast_pixels(
             np.broadcast_to(u, (rows.size, k)),
             np.broadcast_to(v, (rows.size, k)),
@@ -77,6 +85,8 @@ def frame_footprints(
             poses,
             camera,
             max_range_m=max_range_m,
+            terrain=terrain,
+            camera_z=camera_z,
         )
         hit[rows] = g.hit
         lonlat[rows] = np.where(g.hit[..., None], np.stack([g.lon, g.lat], axis=-1), np.nan)

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import pyproj
 import pytest
+import shapely
 from fixtures_geo import GEOD, ORIGIN_LAT, ORIGIN_LON, T0, pinhole
 
 from capture import Pose
-from geo import CameraModel, CameraPoses, GeoError, GeoreferenceStats, georeference_arrays
+from geo import CameraModel, CameraPoses, GeoError, GeoreferenceStats, frame_footprints, georeference_arrays
 from geo.camera import axes_matrix, mounted_axes
 from geo.dem import Dem, Terrain
 from hardware.profiles import load_camera_profile
@@ -304,3 +305,17 @@ def test_drone_over_terrain_without_takeoff_elevation_is_a_clear_error(dem_utm: 
     )
     with pytest.raises(GeoError, match="take-off elevation is needed"):
         place(np.array([[500.0, 400.0]]), poses, camera, Terrain(dem_utm))
+
+
+def test_frame_footprint_on_terrain_covers_the_cast_detections(dem_utm: Dem):
+    camera = pinhole()
+    pose = Pose(T0, ORIGIN_LAT, ORIGIN_LON, alt_msl=52.0, alt_agl=40.0, camera_pitch=-70.0, camera_yaw=30.0)
+    poses = CameraPoses.from_poses([pose, None], camera)
+    fp = frame_footprints(poses, camera, terrain=Terrain(dem_utm))
+    assert fp.hit[0].all() and not fp.hit[1].any()
+    poly = fp.polygon(0)
+    assert poly is not None and poly.is_valid
+    rng = np.random.default_rng(5)
+    pixels = np.column_stack([rng.uniform(20, 980, 50), rng.uniform(20, 780, 50)])
+    batch = place(pixels, CameraPoses.from_poses([pose], camera), camera, Terrain(dem_utm))
+    assert all(poly.contains(shapely.Point(x, y)) for x, y in zip(batch.lon, batch.lat, strict=True))
