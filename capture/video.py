@@ -52,6 +52,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -133,8 +134,10 @@ class VideoSource:
 
     Counters: ``frames_out`` (yielded), ``frames_bad`` (could not be decoded or
     converted: decoder warnings and unusable samples), ``frames_dropped`` (live
-    only: frames missing from the PTS sequence, estimated from the frame rate;
-    the live appsink drops the oldest frame when the consumer falls behind),
+    only: decoded frames the appsink dropped, oldest first, because the consumer
+    fell behind: the latest-frame policy; counted exactly by a pad probe),
+    ``frames_lost`` (live only: frames missing from the PTS sequence beyond
+    those, estimated from the frame rate: lost in the network or the sender),
     ``frames_sender_timed`` (timed by the sender's RTCP clock rather than
     arrival), ``reconnects`` (live streams torn down and reopened),
     ``times_adjusted`` (times moved to keep ``time_utc`` increasing),
@@ -175,6 +178,7 @@ class VideoSource:
         self.frames_out = 0
         self.frames_bad = 0
         self.frames_dropped = 0
+        self.frames_lost = 0
         self.frames_sender_timed = 0
         self.reconnects = 0
         self.times_adjusted = 0
@@ -214,6 +218,10 @@ class VideoSource:
         self._tag_time_utc: float | None = None
         self._first_pts: int | None = None
         self._last_pts: int | None = None
+        # Live: PTS of the decoded frames that reached the appsink and are not yet pulled. A frame
+        # that leaves this list without being pulled was dropped by the latest-frame policy: an
+        # exact count, where PTS gaps (network loss) are only an estimate.
+        self._arrived_pts: deque[int] = deque()
         self._pts_offset = 0
         self._rebase_pts = False
         self._last_pts_out: int | None = None
@@ -261,6 +269,10 @@ class VideoSource:
                 decodebin.connect("autoplug-select", self._steering.on_autoplug_select)
             self._pipeline = pipeline
             self._sink = pipeline.get_by_name(SINK_NAME)
+            if self.is_live and self._sink is not None:
+                pad = self._sink.get_static_pad("sink")
+                if pad is not None:
+                    pad.add_probe(Gst.PadProbeType.BUFFER, self._on_sink_buffer)
             self._session_frames = 0
             self._source_trouble = None
             self._sender_bye = False
@@ -392,8 +404,17 @@ class VideoSource:
                 f"{self._context}: stream lost and not back within {self.max_reconnect_s:g} s: {reason}"
             )
 
+    def _on_sink_buffer(self, _pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+        buffer = info.get_buffer()
+        if buffer is not None and buffer.pts != Gst.CLOCK_TIME_NONE:
+            self._arrived_pts.append(int(buffer.pts))  # deque.append is atomic: streaming thread
+        return Gst.PadProbeReturn.OK
+
     def _begin_session(self) -> None:
         """Forget the previous connection's PTS bookkeeping (a new stream starts anew)."""
+        # Frames of the old connection that reached the appsink but were never pulled were dropped.
+        self.frames_dropped += len(self._arrived_pts)
+        self._arrived_pts.clear()
         self._last_pts = None
         self._rebase_pts = True
 
@@ -558,11 +579,20 @@ class VideoSource:
         not use (corruption). Frames the decoder already reported are not counted again.
         An estimate: damaged timestamps (a PTS jump after a corrupt PES header) inflate it.
         """
+        dropped_now = 0
+        if self.is_live:
+            while self._arrived_pts and self._arrived_pts[0] < pts:
+                self._arrived_pts.popleft()
+                dropped_now += 1
+            if self._arrived_pts and self._arrived_pts[0] == pts:
+                self._arrived_pts.popleft()
+            self.frames_dropped += dropped_now
         if self._last_pts is not None and self._frame_ns:
             missing = max(0, round((pts - self._last_pts) / self._frame_ns) - 1)
             missing -= min(missing, self._undecodable_pending)  # already counted as bad
             if self.is_live:
-                self.frames_dropped += missing
+                # What the PTS gap says beyond the frames the appsink dropped: lost before decoding.
+                self.frames_lost += max(0, missing - dropped_now)
             elif missing:
                 log.warning(
                     "video %s: %d frames missing before pts %.3f s (undecodable data)",

@@ -58,6 +58,7 @@ class SourceSummary:
     source_id: str
     frames_decoded: int = 0
     frames_dropped: int = 0  # live: dropped by the latest-frame policy when inference lags
+    frames_lost: int = 0  # live: missing from the stream before decoding (network, sender), estimated
     frames_bad: int = 0  # could not be decoded or converted (corrupt data), skipped
     reconnects: int = 0
     outage_s: float = 0.0  # live: time spent without a connection
@@ -311,6 +312,7 @@ class _Camera:
             self.summary.frames_bad = self.video.frames_bad
             self.summary.reconnects = self.video.reconnects
             if isinstance(self.video, VideoSource):
+                self.summary.frames_lost = self.video.frames_lost
                 self.summary.outage_s = round(self.video.outage_s, 3)
                 self.summary.decoder = self.video.decoder_in_use
         if isinstance(self.sampler, DistanceSelector):
