@@ -90,7 +90,8 @@ class GeoEventBatch:
             return []
         # Plain copies converted to Python objects in bulk (tolist), no math per record.
         f_of = self.frame_of[keep]
-        rings = self.footprint[keep].tolist()
+        flat = self.footprint[keep].reshape(-1, 10).tolist()  # lon0 lat0 lon1 lat1 ... per ring
+        rings = [tuple(zip(r[0::2], r[1::2], strict=True)) for r in flat]
         times = [datetime.fromtimestamp(t, tz=UTC) for t in self.frame_time.tolist()]
         sources, indices = self.frame_source, self.frame_index.tolist()
         rows = zip(
@@ -121,7 +122,7 @@ class GeoEventBatch:
                 source_id=sources[f],
                 frame_index=indices[f],
                 box_xyxy=(box[0], box[1], box[2], box[3]),
-                footprint=tuple((p[0], p[1]) for p in ring) if has_fp else (),
+                footprint=ring if has_fp else (),
                 track_id=track if track >= 0 else None,
             )
             for f, j, cid, score, lon, lat, acc, box, has_fp, ring, track in rows
