@@ -185,6 +185,12 @@ def _run_pipeline(
         for sid, error in summary.errors.items():
             console.print(f"[bold red]source {sid} stopped:[/] {error}", highlight=False)
         console.print(f"store: {cfg.store} ({summary.events_stored} new rows)")
+        if summary.cases is not None:
+            c = summary.cases
+            console.print(
+                f"cases: {c.path} ({c.cases_total} cases: {c.new} new, {c.updated} seen again, "
+                f"{c.possibly_fixed} possibly fixed; coverage of {c.frames_covered} frames)"
+            )
         if cfg.kafka.bootstrap:
             console.print(
                 f"kafka: {summary.events_sent} events -> {cfg.kafka.bootstrap} topic {cfg.kafka.topic}"

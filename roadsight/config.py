@@ -128,6 +128,37 @@ class TrackingConfig(_Section):
     confirm_score: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
+class CasesConfig(_Section):
+    """One case per physical object across passes, vehicles and drones (see :mod:`geo.cases`)."""
+
+    enabled: bool = True
+    # GeoPackage of cases (layer "cases") and frame coverage (layer "coverage");
+    # null: beside the store, "<store>.cases.gpkg".
+    path: Path | None = None
+    min_tol_m: float = Field(default=1.0, ge=0.0)
+    tol_sigmas: float = Field(default=3.0, ge=0.0)
+    max_tol_m: float = Field(default=10.0, gt=0.0)
+    # Covering passes in a row that saw nothing before a case is proposed "possibly fixed".
+    misses_to_propose: int = Field(default=1, ge=1)
+
+
+class RoadsConfig(_Section):
+    """Road centre lines to reference cases by road and stake (K12+345)."""
+
+    path: Path | None = None
+    layer: str | None = None
+    preset: Literal["osm"] | None = None  # column names of an OpenStreetMap extract
+    max_distance_m: float = Field(default=20.0, gt=0.0)
+
+
+class ZonesConfig(_Section):
+    """Enforcement zones (GeoJSON/GeoPackage polygons with rule type and time windows)."""
+
+    path: Path | None = None
+    layer: str | None = None
+    default_timezone: str = "UTC"
+
+
 class KafkaConfig(_Section):
     bootstrap: str | None = None
     topic: str = "roadsight.geo-events"
@@ -192,6 +223,9 @@ class PipelineConfig(_Section):
     detect: DetectConfig = Field(default_factory=DetectConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    cases: CasesConfig = Field(default_factory=CasesConfig)
+    roads: RoadsConfig = Field(default_factory=RoadsConfig)
+    zones: ZonesConfig = Field(default_factory=ZonesConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
 
     @model_validator(mode="after")
@@ -208,6 +242,10 @@ class PipelineConfig(_Section):
         if duplicates:
             raise ValueError(f"sources: source_id {', '.join(duplicates)} used more than once")
         return self
+
+    @property
+    def cases_path(self) -> Path:
+        return self.cases.path or self.store.with_suffix(".cases.gpkg")
 
     def streams(self) -> list[SourceConfig]:
         """The cameras to run, with every default filled in."""

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +38,7 @@ from detect import DetectedFrame, Detector, DetectorEnsemble, ModelSpec, TiledDe
 from geo import CameraModel, GeoEvent, GeoreferenceStats, GroundTracker, TrackerSettings, georeference
 from hardware import CameraProfile, load_camera_profile
 from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, SamplingConfig, SourceConfig
+from roadsight.passes import CoveredFrame, PassResult, record_pass
 from stream import GeoPackageStore, KafkaEventSink
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class RunSummary:
     kafka_topic: str | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
     sources: dict[str, SourceSummary] = field(default_factory=dict)
+    cases: PassResult | None = None
 
     @property
     def errors(self) -> dict[str, str]:
@@ -122,6 +124,7 @@ class RunSummary:
             "kafka_topic": self.kafka_topic,
             "stage_ms": {k: round(v, 1) for k, v in self.stage_ms.items()},
             "sources": {sid: s.to_dict() for sid, s in self.sources.items()},
+            "cases": None if self.cases is None else {**asdict(self.cases), "path": str(self.cases.path)},
             "errors": self.errors,
         }
 
@@ -398,6 +401,8 @@ class Pipeline:
             load_camera_profile(spec.camera)  # fail before any work on a bad profile
         self.geo_stats = GeoreferenceStats()
         self.detector = build_detector(config.detect)
+        self.run_events: list[GeoEvent] = []  # what this run emitted: one pass for the case book
+        self.covered: list[CoveredFrame] = []  # processed, located frames: the pass's coverage
 
     def run(self) -> RunSummary:
         cfg = self.config
@@ -451,14 +456,16 @@ class Pipeline:
         for camera in cameras:
             if camera.tracker is not None:
                 camera.summary.tracks_unconfirmed = camera.tracker.tracks_unconfirmed
+        if cfg.cases.enabled:
+            summary.cases = record_pass(cfg, self.mission_id, self.run_events, self.covered)
         summary.add_totals()
         summary.seconds = time.perf_counter() - started
         n = max(summary.frames_processed, 1)
         summary.stage_ms = {k: v / n for k, v in stage_ms.items()}
         return summary
 
-    @staticmethod
-    def _count_events(events: list[GeoEvent], summary: RunSummary) -> None:
+    def _count_events(self, events: list[GeoEvent], summary: RunSummary) -> None:
+        self.run_events.extend(events)
         summary.events += len(events)
         for event in events:
             summary.sources[event.source_id].events += 1
@@ -503,9 +510,12 @@ class Pipeline:
         events: list[GeoEvent] = []
         for (camera, frame), found in zip(batch, detections, strict=True):
             detected = DetectedFrame(frame=frame, detections=found, inference_ms=per_frame_ms)
-            placed = georeference(
-                [detected], camera.camera_for(frame), mission_id=self.mission_id, stats=self.geo_stats
+            model = camera.camera_for(frame)
+            assert frame.pose is not None
+            self.covered.append(
+                CoveredFrame(camera.source_id, frame.index, frame.time_utc, frame.pose, model)
             )
+            placed = georeference([detected], model, mission_id=self.mission_id, stats=self.geo_stats)
             if camera.tracker is not None:
                 frame_size = (frame.width, frame.height)
                 placed = camera.tracker.update(placed, time_utc=frame.time_utc, frame_size=frame_size)
