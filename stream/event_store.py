@@ -118,10 +118,15 @@ def open_store(uri: str | Path, *, readonly: bool = False) -> EventStore:
 
 
 def footprint_geojson(event: GeoEvent) -> str | None:
-    """The footprint as GeoJSON Polygon text (the ``footprint`` read column), or None."""
+    """The footprint as GeoJSON Polygon text (the ``footprint`` read column), or None.
+
+    Formatted by hand: the same text as ``json.dumps`` (``repr`` of each float, the
+    shortest exact form) at a third of the cost, which the sink's write rate feels.
+    """
     if not event.footprint:
         return None
-    return json.dumps({"type": "Polygon", "coordinates": [[list(p) for p in event.footprint]]})
+    ring = ", ".join(f"[{float(x)!r}, {float(y)!r}]" for x, y in event.footprint)
+    return f'{{"type": "Polygon", "coordinates": [[{ring}]]}}'
 
 
 def evidence_json(event: GeoEvent) -> str | None:

@@ -18,6 +18,7 @@ Regenerate the committed JSON Schema after changing the model::
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from stream.errors import (
     SchemaError,
     UnsupportedVersionError,
 )
-from taxonomy import load_taxonomy
+from taxonomy import TaxonomyClass, load_taxonomy
 
 SCHEMA_NAME = "roadsight.geo-event"
 SCHEMA_VERSION = 1
@@ -158,8 +159,7 @@ class GeoEventV1(_Strict):
 
     @model_validator(mode="after")
     def _known_class(self) -> GeoEventV1:
-        taxonomy = load_taxonomy()
-        cls = taxonomy.by_id.get(self.class_id)
+        cls = _classes_by_id().get(self.class_id)
         if cls is None:
             raise ValueError(f"class_id {self.class_id} is not in the taxonomy")
         if cls.key != self.class_key:
@@ -167,6 +167,12 @@ class GeoEventV1(_Strict):
                 f"class_key {self.class_key!r} does not match class_id {self.class_id} ({cls.key!r})"
             )
         return self
+
+
+@functools.cache
+def _classes_by_id() -> dict[int, TaxonomyClass]:
+    """The bundled taxonomy's classes by id (looked up once per message, so cached here)."""
+    return load_taxonomy().by_id
 
 
 def format_time_utc(moment: datetime) -> str:
@@ -307,7 +313,7 @@ def _diagnose(data: bytes, err: ValidationError) -> SchemaError:
 
 
 def _to_event(msg: GeoEventV1) -> GeoEvent:
-    footprint = tuple((lon, lat) for lon, lat in msg.footprint.coordinates[0]) if msg.footprint else ()
+    footprint = tuple(msg.footprint.coordinates[0]) if msg.footprint else ()  # already (lon, lat) tuples
     return GeoEvent(
         event_id=msg.event_id,
         class_id=msg.class_id,

@@ -81,8 +81,7 @@ _EVENT_COLUMNS = ("geom", *READ_COLUMNS)
 
 def _gpkg_datetime(event: GeoEvent) -> str:
     # GeoPackage DATETIME: ISO 8601 UTC with millisecond precision and 'Z'.
-    t = event.time_utc.astimezone(UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return event.time_utc.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class GeoPackageStore:
