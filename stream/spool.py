@@ -574,6 +574,10 @@ class SpoolSender:
             log.warning("spool sender: no producer yet (%s); retrying in %.1f s", err, self.retry_backoff_s)
             self._stop.wait(self.retry_backoff_s)
             return False
+        if self._stop.is_set():  # closed while the producer was bootstrapping
+            self._producer.close(timeout=0)
+            self._producer = None
+            return False
         self.connected = True
         return True
 
