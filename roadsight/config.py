@@ -112,6 +112,22 @@ class SamplingConfig(_Section):
         return self
 
 
+class GeoConfig(_Section):
+    """How detections are placed on the ground (see :mod:`geo.georeference`)."""
+
+    # Terrain: a DEM GeoTIFF (any CRS with a proper definition); null: flat ground at take-off.
+    dem: Path | None = None
+    # Ground elevation at take-off (metres, DEM datum); null: from the telemetry (alt_msl - alt_agl).
+    takeoff_elevation_m: float | None = None
+    # Detections farther than this from the camera are rejected: far-ahead pixels of a
+    # vehicle camera are metres apart on the ground. Null: 50 m for cameras on a fixed mount
+    # (vehicles), 1000 m for gimbal cameras (drones).
+    max_range_m: float | None = Field(default=None, gt=0.0)
+    # Attitude 1-sigma for the accuracy estimate; null: the camera profile's.
+    attitude_sigma_deg: float | None = Field(default=None, ge=0.0)
+    anchor_sigma_px: float = Field(default=1.0, ge=0.0)
+
+
 class TrackingConfig(_Section):
     """Ground-plane tracking: one event per physical object per pass (see :mod:`geo.tracking`)."""
 
@@ -198,6 +214,9 @@ class SourceConfig(_Section):
     time_offset_s: float = 0.0
     # Default: the pipeline's capture section.
     capture: CaptureConfig | None = None
+    # Vehicle cameras: a calibrated ground-plane homography (`roadsight calibrate`); null: the
+    # profile's own, "<profile>.homography.yaml", when it exists.
+    homography: Path | None = None
 
 
 class PipelineConfig(_Section):
@@ -222,6 +241,7 @@ class PipelineConfig(_Section):
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    geo: GeoConfig = Field(default_factory=GeoConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     cases: CasesConfig = Field(default_factory=CasesConfig)
     roads: RoadsConfig = Field(default_factory=RoadsConfig)

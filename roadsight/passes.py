@@ -24,6 +24,7 @@ from geo import (
     CaseSettings,
     GeoEvent,
     RoadColumns,
+    Terrain,
     frame_footprints,
     load_cases,
     load_road_network,
@@ -58,7 +59,9 @@ class PassResult:
     outside_windows: int = 0
 
 
-def coverage_frame(frames: list[CoveredFrame], mission_id: str) -> gpd.GeoDataFrame:
+def coverage_frame(
+    frames: list[CoveredFrame], mission_id: str, terrain: Terrain | None = None
+) -> gpd.GeoDataFrame:
     """Ground footprints of ``frames`` (one PROJ/ray-cast pass per camera model)."""
     rows: list[dict[str, object]] = []
     by_camera: dict[int, list[CoveredFrame]] = {}
@@ -67,7 +70,7 @@ def coverage_frame(frames: list[CoveredFrame], mission_id: str) -> gpd.GeoDataFr
     for group in by_camera.values():
         camera = group[0].camera
         poses = CameraPoses.from_poses([f.pose for f in group], camera, [f.time_utc for f in group])
-        footprints = frame_footprints(poses, camera)
+        footprints = frame_footprints(poses, camera, terrain=terrain)
         for i, f in enumerate(group):
             polygon = footprints.polygon(i)
             if polygon is not None:
@@ -85,7 +88,11 @@ def coverage_frame(frames: list[CoveredFrame], mission_id: str) -> gpd.GeoDataFr
 
 
 def record_pass(
-    config: PipelineConfig, mission_id: str, events: list[GeoEvent], frames: list[CoveredFrame]
+    config: PipelineConfig,
+    mission_id: str,
+    events: list[GeoEvent],
+    frames: list[CoveredFrame],
+    terrain: Terrain | None = None,
 ) -> PassResult:
     """Merge a run's events into the case book on disk; store its coverage; reference roads."""
     c = config.cases
@@ -105,7 +112,7 @@ def record_pass(
         events = sorted_events.cases + sorted_events.ungoverned
         outside_zones, outside_windows = sorted_events.outside_zones, sorted_events.outside_windows
     book = load_cases(path, settings=settings) if path.exists() else CaseBook(settings)
-    coverage = coverage_frame(frames, mission_id)
+    coverage = coverage_frame(frames, mission_id, terrain)
     pass_time = datetime.fromtimestamp(max(f.time_utc for f in frames), UTC) if frames else None
     updates = book.ingest(events, coverage=coverage.geometry, pass_id=mission_id, pass_time_utc=pass_time)
     cases = book.to_geodataframe()

@@ -35,7 +35,19 @@ from capture import (
     load_telemetry,
 )
 from detect import DetectedFrame, Detector, DetectorEnsemble, ModelSpec, TiledDetector, load_detector
-from geo import CameraModel, GeoEvent, GeoreferenceStats, GroundTracker, TrackerSettings, georeference
+from geo import (
+    CameraModel,
+    Dem,
+    GeoError,
+    GeoEvent,
+    GeoreferenceStats,
+    GroundHomography,
+    GroundTracker,
+    Terrain,
+    TrackerSettings,
+    georeference,
+    homography_path,
+)
 from hardware import CameraProfile, load_camera_profile
 from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, SamplingConfig, SourceConfig
 from roadsight.passes import CoveredFrame, PassResult, record_pass
@@ -44,6 +56,8 @@ from stream import GeoPackageStore, KafkaEventSink
 log = logging.getLogger(__name__)
 
 _END = object()
+VEHICLE_MAX_RANGE_M = 50.0
+DRONE_MAX_RANGE_M = 1000.0
 
 
 class Sampler(Protocol):
@@ -210,6 +224,10 @@ class _Camera:
         self.sampling = config.sampling
         self.sampler: Sampler | None = None
         self.profile = load_camera_profile(spec.camera)
+        calibrated = spec.homography or homography_path(spec.camera)
+        self.homography = GroundHomography.load(calibrated) if calibrated.is_file() else None
+        if spec.homography is not None and self.homography is None:
+            raise GeoError(f"sources: {spec.source_id}: homography file not found: {spec.homography}")
         self.camera_model: CameraModel | None = None
         t = config.tracking
         self.tracker = (
@@ -333,10 +351,18 @@ class _Camera:
         assert isinstance(item, Frame)
         return item
 
+    def max_range_m(self, configured: float | None) -> float:
+        """The configured limit, else one by platform (a vehicle camera's far pixels are metres wide)."""
+        if configured is not None:
+            return configured
+        return VEHICLE_MAX_RANGE_M if self.profile.mount is not None else DRONE_MAX_RANGE_M
+
     def camera_for(self, frame: Frame) -> CameraModel:
         model = self.camera_model
         if model is None or (model.width, model.height) != (frame.width, frame.height):
-            model = self.camera_model = CameraModel.from_profile(self.profile, frame.width, frame.height)
+            model = self.camera_model = CameraModel.from_profile(
+                self.profile, frame.width, frame.height, ground_homography=self.homography
+            )
         return model
 
     def close(self) -> None:
@@ -401,6 +427,8 @@ class Pipeline:
             load_camera_profile(spec.camera)  # fail before any work on a bad profile
         self.geo_stats = GeoreferenceStats()
         self.detector = build_detector(config.detect)
+        g = config.geo
+        self.terrain = Terrain(Dem.open(g.dem), g.takeoff_elevation_m) if g.dem is not None else None
         self.run_events: list[GeoEvent] = []  # what this run emitted: one pass for the case book
         self.covered: list[CoveredFrame] = []  # processed, located frames: the pass's coverage
 
@@ -457,7 +485,7 @@ class Pipeline:
             if camera.tracker is not None:
                 camera.summary.tracks_unconfirmed = camera.tracker.tracks_unconfirmed
         if cfg.cases.enabled:
-            summary.cases = record_pass(cfg, self.mission_id, self.run_events, self.covered)
+            summary.cases = record_pass(cfg, self.mission_id, self.run_events, self.covered, self.terrain)
         summary.add_totals()
         summary.seconds = time.perf_counter() - started
         n = max(summary.frames_processed, 1)
@@ -515,7 +543,17 @@ class Pipeline:
             self.covered.append(
                 CoveredFrame(camera.source_id, frame.index, frame.time_utc, frame.pose, model)
             )
-            placed = georeference([detected], model, mission_id=self.mission_id, stats=self.geo_stats)
+            g = self.config.geo
+            placed = georeference(
+                [detected],
+                model,
+                mission_id=self.mission_id,
+                stats=self.geo_stats,
+                terrain=self.terrain,
+                max_range_m=camera.max_range_m(g.max_range_m),
+                attitude_sigma_deg=g.attitude_sigma_deg,
+                anchor_sigma_px=g.anchor_sigma_px,
+            )
             if camera.tracker is not None:
                 frame_size = (frame.width, frame.height)
                 placed = camera.tracker.update(placed, time_utc=frame.time_utc, frame_size=frame_size)
