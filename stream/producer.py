@@ -98,7 +98,6 @@ class ProducerTuning:
     compression_type: str = "gzip"  # in the standard library; lz4/zstd need extra packages
     linger_ms: int = 20
     batch_size: int = 256 * 1024
-    buffer_memory: int = 64 * 2**20
     max_in_flight_requests_per_connection: int = 5  # the most idempotence allows
     delivery_timeout_ms: int = 24 * 3600 * 1000
     request_timeout_ms: int = 30_000
