@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
 import geopandas as gpd
+import numpy as np
+import shapely
 
 from geo import EvidenceRef, GeoEvent
 from stream.errors import StoreError
@@ -117,16 +120,24 @@ def open_store(uri: str | Path, *, readonly: bool = False) -> EventStore:
     return GeoPackageStore(text, readonly=readonly)
 
 
-def footprint_geojson(event: GeoEvent) -> str | None:
-    """The footprint as GeoJSON Polygon text (the ``footprint`` read column), or None.
+def footprint_polygons(events: Sequence[GeoEvent]) -> tuple[list[int], np.ndarray]:
+    """Positions of the events that have a footprint, and those footprints as shapely Polygons.
 
-    Formatted by hand: the same text as ``json.dumps`` (``repr`` of each float, the
-    shortest exact form) at a third of the cost, which the sink's write rate feels.
+    One vectorised call for the whole batch, whatever the ring lengths (shapely's
+    ``indices`` form). Raises :class:`StoreError` when a ring is not a polygon.
     """
-    if not event.footprint:
-        return None
-    ring = ", ".join(f"[{float(x)!r}, {float(y)!r}]" for x, y in event.footprint)
-    return f'{{"type": "Polygon", "coordinates": [[{ring}]]}}'
+    which = [i for i, e in enumerate(events) if e.footprint]
+    if not which:
+        return which, np.empty(0, dtype=object)
+    rings = [events[i].footprint for i in which]
+    lengths = np.fromiter(map(len, rings), dtype=np.intp, count=len(rings))
+    flat = chain.from_iterable(chain.from_iterable(rings))
+    coords = np.fromiter(flat, dtype=np.float64, count=2 * int(lengths.sum())).reshape(-1, 2)
+    try:
+        linear = shapely.linearrings(coords, indices=np.repeat(np.arange(len(rings)), lengths))
+        return which, shapely.polygons(linear)
+    except (ValueError, shapely.errors.GEOSException) as exc:
+        raise StoreError(f"a footprint of the batch is not a polygon ({exc})") from None
 
 
 def evidence_json(event: GeoEvent) -> str | None:

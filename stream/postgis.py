@@ -37,7 +37,7 @@ from psycopg import sql
 
 from geo import GeoEvent
 from stream.errors import StoreError, StoreUnavailableError
-from stream.event_store import READ_COLUMNS, evidence_json
+from stream.event_store import READ_COLUMNS, evidence_json, footprint_polygons
 
 DEFAULT_TABLE = "geo_events"
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -222,8 +222,8 @@ class PostGISStore:
             return 0
         try:
             rows = _copy_rows(batch)
-        except (ValueError, shapely.errors.GEOSException) as exc:
-            raise StoreError(f"{self.where}: a footprint of the batch is not a polygon ({exc})") from None
+        except StoreError as exc:
+            raise StoreError(f"{self.where}: {exc}") from None
         insert = sql.SQL(
             "INSERT INTO {t} ({plain}, geom, footprint) "
             "SELECT {staged}, ST_SetSRID(ST_MakePoint(lon, lat), 4326), ST_GeomFromWKB(footprint, 4326) "
@@ -336,12 +336,10 @@ class PostGISStore:
 
 def _copy_rows(batch: list[GeoEvent]) -> list[tuple[Any, ...]]:
     """COPY rows in :data:`_STAGE_COLUMNS` order; footprints as WKB (vectorised through shapely)."""
-    with_fp = [i for i, e in enumerate(batch) if e.footprint]
+    with_fp, polygons = footprint_polygons(batch)
     wkb: list[bytes | None] = [None] * len(batch)
-    if with_fp:
-        polygons = shapely.polygons([list(batch[i].footprint) for i in with_fp])
-        for i, blob in zip(with_fp, shapely.to_wkb(polygons, output_dimension=2), strict=True):
-            wkb[i] = blob
+    for i, blob in zip(with_fp, shapely.to_wkb(polygons, output_dimension=2), strict=True):
+        wkb[i] = blob
     return [
         (
             ordinal,

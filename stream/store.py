@@ -38,7 +38,7 @@ import shapely
 
 from geo import GeoEvent
 from stream.errors import StoreError
-from stream.event_store import READ_COLUMNS, evidence_from_json, evidence_json, footprint_geojson
+from stream.event_store import READ_COLUMNS, evidence_from_json, evidence_json, footprint_polygons
 from stream.gpkg import gpkg_geometry_blobs, init_core, is_geopackage, register_feature_table
 
 __all__ = ["EVENTS_TABLE", "FOOTPRINTS_TABLE", "GeoPackageStore", "StoreError", "evidence_from_json"]
@@ -147,6 +147,14 @@ class GeoPackageStore:
             return 0
         points = shapely.points([(e.lon, e.lat) for e in batch])
         blobs = gpkg_geometry_blobs(points)
+        try:
+            with_fp, polygons = footprint_polygons(batch)
+        except StoreError as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        # GEOS writes GeoJSON with round-trip exact coordinates, vectorised.
+        footprints: list[str | None] = [None] * len(batch)
+        for i, text in zip(with_fp, shapely.to_geojson(polygons), strict=True):
+            footprints[i] = text
         rows = [
             (
                 blob,
@@ -162,22 +170,16 @@ class GeoPackageStore:
                 e.source_id,
                 e.frame_index,
                 *e.box_xyxy,
-                footprint_geojson(e),
+                footprint,
                 e.track_id,
                 evidence_json(e),
             )
-            for blob, e in zip(blobs, batch, strict=True)
+            for blob, e, footprint in zip(blobs, batch, footprints, strict=True)
         ]
-        with_fp = [e for e in batch if e.footprint]
-        fp_rows = []
-        if with_fp:
-            try:
-                polys = shapely.polygons([list(e.footprint) for e in with_fp])
-            except (ValueError, shapely.errors.GEOSException) as exc:
-                raise StoreError(f"{self.path}: a footprint of the batch is not a polygon ({exc})") from None
-            fp_rows = [
-                (b, e.event_id, e.class_key) for b, e in zip(gpkg_geometry_blobs(polys), with_fp, strict=True)
-            ]
+        fp_rows = [
+            (b, batch[i].event_id, batch[i].class_key)
+            for b, i in zip(gpkg_geometry_blobs(polygons), with_fp, strict=True)
+        ]
         placeholders = ", ".join("?" * len(_EVENT_COLUMNS))
         try:
             with self._lock, self._conn as conn:
