@@ -129,10 +129,16 @@ def producer_factory(
         "bootstrap_timeout_ms": int(connect_timeout_s * 1000),
         "api_version_auto_timeout_ms": int(connect_timeout_s * 1000),
         **(tuning or ProducerTuning()).producer_settings(),
-        **(security or KafkaSecurity()).client_settings(),
-        **(overrides or {}),
     }
-    config = _known_to(KafkaProducer, config)
+    # Only our defaults are trimmed to what this kafka-python knows (2.x and 3.x name the
+    # connect timeout differently); a misspelt security setting or override must fail loudly.
+    config = _known_to(KafkaProducer, config) | (security or KafkaSecurity()).client_settings()
+    config |= overrides or {}
+    unknown = sorted(set(config) - set(KafkaProducer.DEFAULT_CONFIG))
+    if unknown:  # the producer is made later, in the sender thread: say it now
+        raise ValueError(
+            f"unknown Kafka producer settings {unknown} (kafka-python's names, e.g. sasl_mechanism)"
+        )
     return lambda: KafkaProducer(**config)
 
 
@@ -190,20 +196,20 @@ class EventPublisher:
         self.key_by = key_by
         self.cell_precision = cell_precision
         tuning = tuning or ProducerTuning()
-        self.spool = Spool(
-            spool_path,
-            max_bytes=max_spool_bytes,
-            max_messages=max_spool_messages,
-            warn_fraction=warn_fraction,
-            block_timeout_s=block_timeout_s,
-        )
-        factory = producer_factory(
+        factory = producer_factory(  # first: a bad setting fails before the spool is opened
             bootstrap,
             client_id=client_id,
             security=security,
             tuning=tuning,
             connect_timeout_s=connect_timeout_s,
             overrides=producer_overrides,
+        )
+        self.spool = Spool(
+            spool_path,
+            max_bytes=max_spool_bytes,
+            max_messages=max_spool_messages,
+            warn_fraction=warn_fraction,
+            block_timeout_s=block_timeout_s,
         )
         self.sender = SpoolSender(self.spool, factory, window=tuning.window).start()
         self._lock = threading.Lock()

@@ -16,7 +16,7 @@ from test_stream_kafka import mission_events
 
 from stream.cells import geohash_cells
 from stream.errors import StreamError
-from stream.kafka import read_events
+from stream.kafka import KafkaSecurity, read_events
 from stream.producer import EventPublisher, TopicNames
 from stream.schema import decode_event
 from stream.spool import OutboundMessage, Spool, SpoolFullError
@@ -149,6 +149,14 @@ def test_closed_spool_refuses_appends(tmp_path: Path) -> None:
     spool.close()
     with pytest.raises(StreamError, match="is closed"):
         spool.append(messages(1))
+
+
+def test_misspelt_producer_settings_fail_when_the_publisher_is_made(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown Kafka producer settings \['sasl_plain_usernme'\]"):
+        EventPublisher(tmp_path / "s.spool", "127.0.0.1:9", producer_overrides={"sasl_plain_usernme": "edge"})
+    security = KafkaSecurity(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", sasl_plain_password="pw")
+    assert "pw" not in repr(security)
+    assert security.client_settings()["sasl_mechanism"] == "PLAIN"
 
 
 def test_geohash_cells_match_the_reference_encoding() -> None:
