@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import onnxruntime as ort
 import pytest
 import yaml
+from cli_helpers import run_with_config
 from fixtures_detect import yolov5n_coco_onnx as yolov5n_coco_onnx  # the session fixture
 
 from detect import DetectorEnsemble, TiledDetector
@@ -31,14 +31,7 @@ def _coco_names(model: Path) -> list[str]:
 
 
 def _run(config: dict[str, object], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, "-m", "roadsight", "run", "--config", str(path), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_with_config(config, tmp_path)
 
 
 def _mission_config(mission: Path, tmp_path: Path, detect: dict[str, object]) -> dict[str, object]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-import yaml
+from cli_helpers import run_with_config
 
 
 def _run(mission: Path, tmp_path: Path, **extra: object) -> subprocess.CompletedProcess[str]:
@@ -24,14 +23,7 @@ def _run(mission: Path, tmp_path: Path, **extra: object) -> subprocess.Completed
         "store": str(tmp_path / "s.gpkg"),
         **extra,
     }
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, "-m", "roadsight", "run", "--config", str(path), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_with_config(config, tmp_path)
 
 
 def test_missing_dem_is_named(drone_quick_mission: Path, tmp_path: Path) -> None:
