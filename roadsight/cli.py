@@ -520,6 +520,67 @@ def dataset_convert(
     console.print(f"[green]written[/]: {out / 'data.yaml'}")
 
 
+@app.command("calibrate")
+def calibrate(
+    frame: Annotated[Path, typer.Option(help="A frame of the mounted camera (its size is what counts).")],
+    points: Annotated[
+        Path,
+        typer.Option(help="CSV with u,v,right_m,forward_m (body metres) or u,v,lon,lat (needs --pose)."),
+    ],
+    camera: Annotated[str, typer.Option(help="Camera profile name or YAML path (with a fixed mount).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Homography YAML (default: beside the profile, used automatically).")
+    ] = None,
+    pose: Annotated[
+        str | None, typer.Option(help="LON,LAT,HEADING of the vehicle at the frame, for lon/lat points.")
+    ] = None,
+) -> None:
+    """Calibrate a vehicle camera's ground-plane homography from surveyed points in one frame."""
+    import cv2
+    import numpy as np
+    import pandas as pd
+
+    from capture import Pose
+    from geo import CameraModel, calibrate_ground_homography, homography_path
+    from hardware import load_camera_profile
+
+    image = cv2.imread(str(_require_file(frame, "frame")))
+    if image is None:
+        raise UsageError(f"{frame}: not a readable image")
+    height, width = image.shape[:2]
+    table = pd.read_csv(_require_file(points, "points"))
+    if {"u", "v", "right_m", "forward_m"} <= set(table.columns):
+        ground, vehicle = table[["right_m", "forward_m"]].to_numpy(), None
+    elif {"u", "v", "lon", "lat"} <= set(table.columns):
+        if pose is None:
+            raise UsageError(f"{points}: lon/lat points need --pose LON,LAT,HEADING")
+        try:
+            lon, lat, heading = (float(x) for x in pose.split(","))
+        except ValueError:
+            raise UsageError(f"--pose {pose!r}: expected LON,LAT,HEADING") from None
+        ground, vehicle = table[["lon", "lat"]].to_numpy(), Pose(0.0, lat, lon, yaw=heading)
+    else:
+        raise UsageError(
+            f"{points}: needs columns u,v,right_m,forward_m or u,v,lon,lat; has {list(table.columns)}"
+        )
+    profile = load_camera_profile(camera)
+    model = CameraModel.from_profile(profile, width, height)
+    homography = calibrate_ground_homography(
+        table[["u", "v"]].to_numpy(np.float64),
+        ground,
+        frame_size=(width, height),
+        vehicle_pose=vehicle,
+        camera=model,
+    )
+    target = out or homography_path(camera)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    homography.save(target)
+    console.print(
+        f"[green]calibrated[/] from {len(table)} points: rmse {homography.rmse_m:.3f} m "
+        f"(max {homography.max_error_m:.3f} m, {homography.rmse_px:.2f} px) -> {target}"
+    )
+
+
 def _known_errors() -> tuple[type[BaseException], ...]:
     # Every package-specific error is a ValueError subclass with a clear message.
     from stream import StreamError

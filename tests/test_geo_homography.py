@@ -142,3 +142,40 @@ def test_bad_calibration_input_is_a_clear_error(tmp_path: Path):
         GroundHomography.load(bad)
     assert homography_path(tmp_path / "cam.yaml") == tmp_path / "cam.homography.yaml"
     assert homography_path("vehicle_dashcam_1080p").name == "vehicle_dashcam_1080p.yaml"
+
+
+def test_calibrate_command_writes_a_homography_that_loads(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import cv2
+
+    profile = load_camera_profile("vehicle_dashcam_1080p")
+    nominal = CameraModel.from_profile(profile, 1920, 1080)
+    pts = survey_points()
+    uv = true_pixels(nominal, pts)
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), np.zeros((1080, 1920, 3), np.uint8))
+    csv = tmp_path / "points.csv"
+    rows = ["u,v,right_m,forward_m"] + [f"{u},{v},{r},{f}" for (u, v), (r, f) in zip(uv, pts, strict=True)]
+    csv.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "dashcam.homography.yaml"
+    args = [sys.executable, "-m", "roadsight", "calibrate", "--frame", str(frame), "--points", str(csv)]
+    args += ["--camera", "vehicle_dashcam_1080p", "--out", str(out)]
+    run = subprocess.run(
+        [sys.executable, "-m", "roadsight", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "rmse 0.000 m" in run.stderr and str(out) in run.stderr
+    assert GroundHomography.load(out).n_points == len(pts)
+    csv.write_text("a,b\n1,2\n")
+    bad = subprocess.run(
+        [sys.executable, "-m", "roadsight", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "needs columns u,v,right_m,forward_m" in bad.stderr
