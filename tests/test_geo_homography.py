@@ -163,7 +163,7 @@ def test_calibrate_command_writes_a_homography_that_loads(tmp_path: Path) -> Non
     args = [sys.executable, "-m", "roadsight", "calibrate", "--frame", str(frame), "--points", str(csv)]
     args += ["--camera", "vehicle_dashcam_1080p", "--out", str(out)]
     run = subprocess.run(
-        [sys.executable, "-m", "roadsight", *args, "--out", str(out)],
+        args,
         capture_output=True,
         text=True,
         timeout=120,
@@ -173,7 +173,7 @@ def test_calibrate_command_writes_a_homography_that_loads(tmp_path: Path) -> Non
     assert GroundHomography.load(out).n_points == len(pts)
     csv.write_text("a,b\n1,2\n")
     bad = subprocess.run(
-        [sys.executable, "-m", "roadsight", *args, "--out", str(out)],
+        args,
         capture_output=True,
         text=True,
         timeout=120,
