@@ -84,3 +84,16 @@ def test_one_source_at_the_top_level_is_one_stream(tmp_path: Path) -> None:
         "v1",
         "dji_m3e_wide",
     )
+
+
+def test_the_readme_configuration_example_is_valid() -> None:
+    """The configuration shown in the README is what the schema accepts (keeps the docs true)."""
+    import yaml
+
+    from roadsight.config import PipelineConfig
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```yaml\nsource: ") + len("```yaml\n")
+    block = readme[start : readme.index("```", start)]
+    cfg = PipelineConfig.model_validate(yaml.safe_load(block))
+    assert cfg.sampling.mode == "distance" and cfg.tracking.enabled and cfg.cases.enabled
