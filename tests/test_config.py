@@ -40,7 +40,8 @@ def test_toml_config(tmp_path: Path) -> None:
         ("source: a.mp4\ntelemetry: t\nsources: [{source: b.mp4, telemetry: u}]\n", r"not both"),
         ("sources: [{source: b.mp4}]\n", r"sources\.0\.telemetry: Field required"),
         (
-            "sources: [{source: a.mp4, telemetry: t, source_id: x}, {source: b.mp4, telemetry: u, source_id: x}]\n",
+            "sources: [{source: a.mp4, telemetry: t, source_id: x},"
+            " {source: b.mp4, telemetry: u, source_id: x}]\n",
             r"source_id x used more than once",
         ),
         ("source: a.mp4\ntelemetry: t\nsampling: {max_fps: fast}\n", r"sampling\.max_fps"),
