@@ -116,4 +116,4 @@ def test_gate_follows_the_accuracy() -> None:
 @pytest.mark.parametrize("name", ["high_score", "min_gate_m", "max_lost_s"])
 def test_bad_settings_name_the_key(name: str) -> None:
     with pytest.raises(GeoError, match=f"tracking.{name}"):
-        TrackerSettings(**{name: -1.0})
+        TrackerSettings(**{name: -1.0})  # type: ignore[arg-type]

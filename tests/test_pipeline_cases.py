@@ -6,13 +6,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyogrio
 
 from geo import evaluate_events, load_cases, load_ground_truth
 
 
-def _run(mission: Path, tmp_path: Path, mission_id: str) -> dict[str, object]:
+def _run(mission: Path, tmp_path: Path, mission_id: str) -> dict[str, Any]:
     manifest = json.loads((mission / "scenario.json").read_text())
     result = subprocess.run(
         [
@@ -25,7 +26,7 @@ def _run(mission: Path, tmp_path: Path, mission_id: str) -> dict[str, object]:
         timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    summary: dict[str, object] = json.loads(result.stdout)
+    summary: dict[str, Any] = json.loads(result.stdout)
     return summary
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 import onnxruntime as ort
@@ -34,7 +35,7 @@ def _run(config: dict[str, object], tmp_path: Path) -> subprocess.CompletedProce
     return run_with_config(config, tmp_path)
 
 
-def _mission_config(mission: Path, tmp_path: Path, detect: dict[str, object]) -> dict[str, object]:
+def _mission_config(mission: Path, tmp_path: Path, detect: Mapping[str, object]) -> dict[str, object]:
     manifest = json.loads((mission / "scenario.json").read_text())
     return {
         "source": str(mission / "video.mp4"),
