@@ -35,11 +35,12 @@ from geo.ids import EVENT_ID_NAMESPACE, event_id_for
 from geo.roads import OSM_COLUMNS, RoadColumns, RoadNetwork, format_stake, load_road_network
 from geo.tracking import GroundTracker, TrackerSettings
 from geo.types import EvidenceRef, GeoEvent, GeoEventBatch
-from geo.zones import ParkingCase, VehicleObservation, ZoneSet, load_zones
+from geo.zones import PARKING_CLASSES, ParkingCase, VehicleObservation, ZoneSet, load_zones
 
 __all__ = [
     "EVENT_ID_NAMESPACE",
     "OSM_COLUMNS",
+    "PARKING_CLASSES",
     "CameraModel",
     "CameraPoses",
     "Case",

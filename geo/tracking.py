@@ -129,6 +129,9 @@ class GroundTracker:
         self.tracks_started = 0
         self.tracks_emitted = 0
         self.tracks_unconfirmed = 0
+        # The last update's detections and the track each joined (rules that need every
+        # sighting of a track, such as how long a vehicle stood still, read these).
+        self.assignments: list[tuple[int, GeoEvent]] = []
 
     @property
     def active(self) -> int:
@@ -142,6 +145,7 @@ class GroundTracker:
         ``time_utc`` is the frame's capture time: it ages the tracks (``max_lost_s``).
         """
         finished = self._finish_lost(time_utc)
+        self.assignments = []
         if not events:
             return finished
         self.detections_in += len(events)
@@ -160,12 +164,14 @@ class GroundTracker:
         second = self._associate(events, x, y, size, category, np.flatnonzero(~high), unmatched)
         for ti, di in first + second:
             self._absorb(self._tracks[ti], events[di], x[di], y[di], size[di], frame_size)
+            self.assignments.append((self._tracks[ti].track_id, events[di]))
             self._tracks[ti].last_seen_utc = time_utc
         # Only confident detections start tracks; weak ones that match nothing are dropped.
         taken = {di for _, di in first}
         for new in np.flatnonzero(high).tolist():
             if new not in taken:
                 self._start(events[new], x[new], y[new], size[new], category[new], frame_size)
+                self.assignments.append((self._tracks[-1].track_id, events[new]))
                 self._tracks[-1].last_seen_utc = time_utc
         return finished
 

@@ -309,6 +309,82 @@ def bench_produce(report: BenchReport, bootstrap: str, n: int, work: Path | None
     report.add("  spooling alone (validate, encode, commit)", (n - 1) / spooled, "events/s", "sender running")
 
 
+def _sink_rate(bootstrap: str, topic: str, store_uri: str, n: int) -> tuple[float, float]:
+    """Events per wall-clock second and per CPU second (this process, all threads) of one
+    :class:`EventSink` draining ``n`` records of ``topic`` into ``store_uri``.
+
+    The clocks start after the first batch, so joining the group is not counted. The
+    CPU figure says what one free core would do on a machine shared with other work.
+    """
+    from stream import open_store
+    from stream.sink import EventSink
+
+    sink = EventSink(bootstrap, topic, open_store(store_uri), f"bench-{uuid.uuid4().hex[:8]}", f"{topic}.dlq")
+    try:
+        while not sink.poll_once(timeout_s=1.0):
+            pass
+        first = sink.counters.consumed
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        while sink.counters.consumed < n:
+            sink.poll_once(timeout_s=1.0)
+        sink.flush()  # the last batch's write and commit
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+        if sink.counters.written != n or sink.counters.dead_lettered:
+            raise RuntimeError(f"sink benchmark stored {sink.counters.written} of {n}: {sink.counters}")
+    finally:
+        sink.close()
+    return (n - first) / seconds, (n - first) / cpu_seconds
+
+
+def bench_sink(
+    report: BenchReport, bootstrap: str, n: int, work: Path, postgis_url: str | None = None
+) -> None:
+    """Events/s from a Kafka topic into the GeoPackage store (and PostGIS when given) through
+    the server sink: fetch, schema check, idempotent write, offsets committed after each batch."""
+    from dataclasses import replace
+
+    from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from stream.schema import encode_event
+
+    d = 2e-6  # every event with a footprint, as real detections have
+    events = [
+        replace(e, footprint=((e.lon - d, e.lat - d), (e.lon + d, e.lat - d), (e.lon + d, e.lat + d),
+                              (e.lon - d, e.lat + d), (e.lon - d, e.lat - d)))
+        for e in _synthetic_events(n, sources=4)
+    ]  # fmt: skip
+    topic = f"roadsight.bench-sink.{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
+    finally:
+        admin.close()
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024, compression_type="gzip"
+    )
+    try:
+        for e in events:
+            producer.send(topic, key=f"{e.mission_id}/{e.source_id}".encode(), value=encode_event(e))
+        producer.flush(timeout=600)
+    finally:
+        producer.close()
+    note = f"{n:,} events (with footprints) from a 4-partition topic, batches of up to 5,000, one sink"
+    path = work / "bench-sink.gpkg"
+    path.unlink(missing_ok=True)
+    rate, per_cpu = _sink_rate(bootstrap, topic, f"sqlite:///{path}", n)
+    report.add("Kafka sink into GeoPackage", rate, "events/s", note + "; target >= 20,000")
+    report.add("  per CPU second of the sink process", per_cpu, "events/CPU-s", "what one free core does")
+    if postgis_url is not None:
+        table = f"bench_{uuid.uuid4().hex[:8]}"  # a fresh table: event ids repeat between runs
+        url = f"{postgis_url}{'&' if '?' in postgis_url else '?'}table={table}"
+        rate, per_cpu = _sink_rate(bootstrap, topic, url, n)
+        report.add("Kafka sink into PostGIS", rate, "events/s", note + "; PostgreSQL on the same machine")
+        report.add(
+            "  per CPU second of the sink process", per_cpu, "events/CPU-s", "PostgreSQL's CPU not counted"
+        )
+
+
 def bench_pipeline(report: BenchReport, mission: Path, model: Path, work: Path) -> None:
     """End to end on a simulated mission, every frame processed (decode to store)."""
     from roadsight.config import PipelineConfig
@@ -359,6 +435,7 @@ def run_bench(
     command: str,
     progress: Callable[[str], None] = print,
     kafka: str | None = None,
+    postgis: str | None = None,
 ) -> BenchReport:
     work.mkdir(parents=True, exist_ok=True)
     report = BenchReport(machine_description(), command, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
@@ -373,6 +450,8 @@ def run_bench(
     if kafka is not None:
         progress(f"Kafka produce to {kafka} ...")
         bench_produce(report, kafka, 20_000 if quick else 200_000, work)
+        progress(f"Kafka sink from {kafka} ...")
+        bench_sink(report, kafka, 20_000 if quick else 200_000, work, postgis_url=postgis)
     if mission is not None:
         progress(f"pipeline on {mission} ...")
         bench_pipeline(report, mission, model, work)

@@ -8,6 +8,7 @@ the cases so the map can show what was actually looked at.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ import pyogrio
 from capture import Pose
 from geo import (
     OSM_COLUMNS,
+    PARKING_CLASSES,
     CameraModel,
     CameraPoses,
     CaseBook,
@@ -25,6 +27,7 @@ from geo import (
     GeoEvent,
     RoadColumns,
     Terrain,
+    VehicleObservation,
     frame_footprints,
     load_cases,
     load_road_network,
@@ -57,6 +60,7 @@ class PassResult:
     frames_covered: int
     outside_zones: int = 0
     outside_windows: int = 0
+    parked_vehicles: int = 0  # no-parking cases made this pass
 
 
 def coverage_frame(
@@ -93,6 +97,7 @@ def record_pass(
     events: list[GeoEvent],
     frames: list[CoveredFrame],
     terrain: Terrain | None = None,
+    vehicles: Sequence[VehicleObservation] = (),
 ) -> PassResult:
     """Merge a run's events into the case book on disk; store its coverage; reference roads."""
     c = config.cases
@@ -103,7 +108,10 @@ def record_pass(
         max_tol_m=c.max_tol_m,
         misses_to_propose=c.misses_to_propose,
     )
-    outside_zones = outside_windows = 0
+    outside_zones = outside_windows = parked = 0
+    # A vehicle is not a case by being seen: only a zone rule (parked too long where it
+    # must not) makes one, from every sighting of its track.
+    events = [e for e in events if e.class_key not in PARKING_CLASSES]
     if config.zones.path is not None:
         zones = load_zones(
             config.zones.path, layer=config.zones.layer, default_timezone=config.zones.default_timezone
@@ -111,6 +119,9 @@ def record_pass(
         sorted_events = zones.street_order(events)
         events = sorted_events.cases + sorted_events.ungoverned
         outside_zones, outside_windows = sorted_events.outside_zones, sorted_events.outside_windows
+        parking = zones.parking_cases(list(vehicles))
+        parked = len(parking)
+        events += [case.to_event() for case in parking]
     book = load_cases(path, settings=settings) if path.exists() else CaseBook(settings)
     coverage = coverage_frame(frames, mission_id, terrain)
     pass_time = datetime.fromtimestamp(max(f.time_utc for f in frames), UTC) if frames else None
@@ -133,4 +144,5 @@ def record_pass(
         frames_covered=len(coverage),
         outside_zones=outside_zones,
         outside_windows=outside_windows,
+        parked_vehicles=parked,
     )

@@ -36,6 +36,7 @@ from capture import (
 )
 from detect import DetectedFrame, Detector, DetectorEnsemble, ModelSpec, TiledDetector, load_detector
 from geo import (
+    PARKING_CLASSES,
     CameraModel,
     Dem,
     GeoError,
@@ -45,6 +46,7 @@ from geo import (
     GroundTracker,
     Terrain,
     TrackerSettings,
+    VehicleObservation,
     georeference,
     homography_path,
 )
@@ -431,6 +433,7 @@ class Pipeline:
         self.terrain = Terrain(Dem.open(g.dem), g.takeoff_elevation_m) if g.dem is not None else None
         self.run_events: list[GeoEvent] = []  # what this run emitted: one pass for the case book
         self.covered: list[CoveredFrame] = []  # processed, located frames: the pass's coverage
+        self.vehicles: list[VehicleObservation] = []  # every sighting of a vehicle track (parking rules)
 
     def run(self) -> RunSummary:
         cfg = self.config
@@ -485,7 +488,9 @@ class Pipeline:
             if camera.tracker is not None:
                 camera.summary.tracks_unconfirmed = camera.tracker.tracks_unconfirmed
         if cfg.cases.enabled:
-            summary.cases = record_pass(cfg, self.mission_id, self.run_events, self.covered, self.terrain)
+            summary.cases = record_pass(
+                cfg, self.mission_id, self.run_events, self.covered, self.terrain, self.vehicles
+            )
         summary.add_totals()
         summary.seconds = time.perf_counter() - started
         n = max(summary.frames_processed, 1)
@@ -557,6 +562,11 @@ class Pipeline:
             if camera.tracker is not None:
                 frame_size = (frame.width, frame.height)
                 placed = camera.tracker.update(placed, time_utc=frame.time_utc, frame_size=frame_size)
+                self.vehicles.extend(
+                    VehicleObservation.from_event(event, f"{camera.source_id}/{track_id}")
+                    for track_id, event in camera.tracker.assignments
+                    if event.class_key in PARKING_CLASSES
+                )
             camera.summary.detections += len(found)
             summary.detections += len(found)
             events.extend(placed)

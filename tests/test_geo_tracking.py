@@ -117,3 +117,14 @@ def test_gate_follows_the_accuracy() -> None:
 def test_bad_settings_name_the_key(name: str) -> None:
     with pytest.raises(GeoError, match=f"tracking.{name}"):
         TrackerSettings(**{name: -1.0})  # type: ignore[arg-type]
+
+
+def test_assignments_say_which_track_each_detection_joined() -> None:
+    tracker = GroundTracker(TrackerSettings(min_hits=1))
+    a, b = seen(0, 0, 0), seen(1, 30, 0)
+    tracker.update([a, b], time_utc=1.0, frame_size=FRAME)
+    first = {e.event_id: t for t, e in tracker.assignments}
+    c = seen(2, 0.2, 0)
+    tracker.update([c], time_utc=2.0, frame_size=FRAME)
+    assert tracker.assignments == [(first[a.event_id], c)]
+    assert first[a.event_id] != first[b.event_id]

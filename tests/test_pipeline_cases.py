@@ -55,3 +55,42 @@ def test_a_second_pass_updates_the_cases_of_the_first(drone_mission: Path, tmp_p
         len(pyogrio.read_dataframe(path, layer="coverage"))
         == first["frames_processed"] + second["frames_processed"]
     )
+
+
+def test_a_pass_with_zones_makes_parked_vehicles_cases_and_nothing_else(tmp_path: Path) -> None:
+    """The wiring of a pass: vehicle sightings (as the tracker hands them over) through the zone rules.
+
+    Exercises `record_pass` on simulated vehicle tracks (the simulator renders no cars): a
+    vehicle is a case only when a no-parking rule says so; its per-frame detections never are.
+    """
+    import numpy as np
+    from test_geo_zones import parked, passing, rect, write_zones, zone_feature
+
+    from geo import GeoEvent
+    from roadsight.config import PipelineConfig
+    from roadsight.passes import record_pass
+
+    zones = write_zones(
+        tmp_path / "zones.geojson",
+        [zone_feature(rect(0, -1, 60, 7), zone_id="NP-1", rule="no_parking", min_stationary_s=30)],
+    )
+    rng = np.random.default_rng(3)
+    sightings = parked("car-parked", 20.0, 3.0, rng) + passing("car-passing", 10.0, 2.0, rng)
+    config = PipelineConfig.model_validate(
+        {
+            "source": "v.mp4",
+            "telemetry": "t.nmea",
+            "store": str(tmp_path / "e.gpkg"),
+            "zones": {"path": str(zones)},
+        }
+    )
+    # What the tracker also emitted for those tracks: one vehicle event each, which must not be cases.
+    per_track = [
+        GeoEvent(f"00000000-0000-5000-8000-00000000000{i}", 18, "illegal_parking_vehicle", 0.8,
+                 o.lon, o.lat, 0.5, o.time_utc, "m", "kerbcam", o.frame_index, (0.0, 0.0, 1.0, 1.0))
+        for i, o in enumerate([sightings[0], sightings[-1]])
+    ]  # fmt: skip
+    result = record_pass(config, "m", per_track, [], None, sightings)
+    assert (result.parked_vehicles, result.cases_total, result.new) == (1, 1, 1)
+    (case,) = load_cases(config.cases_path).cases
+    assert case.class_key == "illegal_parking_vehicle"
