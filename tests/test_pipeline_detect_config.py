@@ -79,7 +79,8 @@ def test_a_model_whose_classes_do_not_map_is_refused_naming_them(
 def test_tiled_inference_from_the_config(drone_quick_mission: Path, tmp_path: Path) -> None:
     tiling = {"tiling": {"tile": [320, 320], "overlap": 0.25}}
     assert isinstance(build_detector(DetectConfig.model_validate(tiling)), TiledDetector)
-    run = _run(_mission_config(drone_quick_mission, tmp_path, tiling), tmp_path)
+    config = _mission_config(drone_quick_mission, tmp_path, tiling) | {"sampling": {"max_fps": 2}}
+    run = _run(config, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     summary = json.loads(run.stdout)
     assert summary["detections"] > 0 and summary["events"] > 0
