@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -122,16 +123,28 @@ def check_record(value: bytes | None, max_bytes: int) -> GeoEvent | tuple[str, s
         return classify(exc), str(exc)
 
 
-class _Assignment(ConsumerRebalanceListener):
-    """Keeps the counters' partition list current and logs every rebalance."""
+@dataclass
+class _Batch:
+    """One polled batch on its way: decoded, its store write running, not yet committed."""
 
-    def __init__(self, counters: SinkCounters) -> None:
+    records: list[Any]
+    events: list[GeoEvent]
+    dead: list[DeadLetter]
+    write: Future[int] | None = None
+
+
+class _Assignment(ConsumerRebalanceListener):
+    """Keeps the counters' partition list current, logs every rebalance, and finishes
+    the batch in flight before partitions go (so their new owner starts after it)."""
+
+    def __init__(self, counters: SinkCounters, finish: Callable[[], bool]) -> None:
         self.counters = counters
+        self.finish = finish
         self.changed_at = time.monotonic()
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        # Nothing to commit here: every batch is committed before the next poll.
         log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+        self.finish()
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self.changed_at = time.monotonic()
@@ -221,51 +234,78 @@ class EventSink:
             )
         except KafkaError as err:
             raise StreamError(f"cannot reach Kafka at {bootstrap} (topic {topic}): {err}") from err
-        self._assignment = _Assignment(self.counters)
+        self._assignment = _Assignment(self.counters, self.flush)
         self._consumer.subscribe([topic], listener=self._assignment)
         self._last_lag_check = 0.0
+        # Batch N is written by this thread while the main thread polls and decodes
+        # batch N+1 (SQLite, libpq and GEOS release the GIL); N is committed before
+        # N+1 is written, so offsets still only move past stored events.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roadsight-sink-store")
+        self._inflight: _Batch | None = None
 
     # -- one batch ---------------------------------------------------------------------
 
     def poll_once(self, timeout_s: float = 0.5, max_records: int | None = None) -> int:
-        """Poll, process and commit one batch; returns how many records it held."""
+        """Poll and process one batch (committing the one before); returns how many records it held.
+
+        An empty poll finishes the batch in flight, so a quiet topic is committed at once.
+        """
         polled = self._consumer.poll(
             timeout_ms=int(timeout_s * 1000), max_records=min(max_records or self.batch_size, self.batch_size)
         )
         records = [r for partition_records in polled.values() for r in partition_records]
         if records:
             self.process(records)
+        else:
+            self.flush()
         self._maybe_update_lag()
         return len(records)
 
     def process(self, records: list[Any]) -> bool:
-        """Store, dead-letter and commit one polled batch; False when it was rewound to retry."""
-        events: list[GeoEvent] = []
-        dead: list[DeadLetter] = []
+        """Decode a polled batch, finish the previous one, and start writing this one.
+
+        Returns False when the previous batch failed to store: both are rewound to
+        be read again (after a back-off).
+        """
+        batch = _Batch(records, [], [])
         for record in records:
             checked = check_record(record.value, self.max_message_bytes)
             if isinstance(checked, GeoEvent):
-                events.append(checked)
+                batch.events.append(checked)
             else:
-                dead.append(DeadLetter(checked[0], checked[1], record))
+                batch.dead.append(DeadLetter(checked[0], checked[1], record))
         with self._lock:
             self.counters.consumed += len(records)
+        if not self.flush(also_rewind=records):
+            return False
+        if batch.events:
+            batch.write = self._writer.submit(self.store.write, batch.events)
+        self._inflight = batch
+        return True
+
+    def flush(self, also_rewind: Sequence[Any] = ()) -> bool:
+        """Finish the batch in flight: wait for its store write, send its dead letters
+        (and await their acks), then commit its offsets. False (after rewinding it and
+        ``also_rewind``, and backing off) when the store write or the dead letters failed."""
+        batch, self._inflight = self._inflight, None
+        if batch is None:
+            return True
         try:
-            new = self.store.write(events) if events else 0
+            new = batch.write.result() if batch.write is not None else 0
         except StoreError as exc:
-            self._rewind(records, f"store write failed: {exc}")
+            self._rewind([*batch.records, *also_rewind], f"store write failed: {exc}")
             return False
         self.store_ok = True
         with self._lock:
             self.counters.written += new
-            self.counters.duplicates += len(events) - new
-        if dead and not self._send_dead_letters(dead):
+            self.counters.duplicates += len(batch.events) - new
+        if batch.dead and not self._send_dead_letters(batch.dead):
             # The events are stored; reading the batch again only finds duplicates.
-            self._rewind(records, "dead-letter topic did not acknowledge")
+            self._rewind([*batch.records, *also_rewind], "dead-letter topic did not acknowledge")
             return False
-        committed = self._commit(records)
+        committed = self._commit(batch.records)
         with self._lock:
-            self.counters.dead_lettered += len(dead)
+            self.counters.dead_lettered += len(batch.dead)
             self.counters.batches += int(committed)
         self._retry_wait = self.retry_backoff_s
         return True
@@ -322,7 +362,7 @@ class EventSink:
         return True
 
     def _rewind(self, records: list[Any], why: str) -> None:
-        """Seek every partition of the batch back to its first record, then back off."""
+        """Seek every partition of ``records`` (in poll order) back to its first record, then back off."""
         first: dict[TopicPartition, int] = {}
         for r in records:
             first.setdefault(TopicPartition(r.topic, r.partition), r.offset)
@@ -386,6 +426,7 @@ class EventSink:
             ):
                 log.info("nothing new for %.1f s: stopping", idle_exit_s)
                 break
+        self.flush()
         self.update_lag()
         return self.counters
 
@@ -413,8 +454,13 @@ class EventSink:
         registry.health_check(f"{prefix}_store_ok", lambda: self.store_ok)
 
     def close(self) -> None:
-        """Leave the group (its partitions move on at once), flush dead letters, close the store."""
+        """Leave the group (its partitions move on at once), flush dead letters, close the store.
+
+        A batch still in flight is not committed: whoever reads its partitions next
+        reads it again, and the store skips what it has.
+        """
         try:
+            self._writer.shutdown(wait=True)
             self._consumer.close(autocommit=False)
         finally:
             try:
