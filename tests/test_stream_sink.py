@@ -472,3 +472,32 @@ def test_sink_refuses_a_bad_start_naming_the_problem(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 2
     assert "mysql:// is not a store URI" in out.stderr
+
+
+def test_size_limit_and_message_budget_are_configurable(
+    kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
+) -> None:
+    create_topic(kafka_bootstrap, kafka_topic)
+    events = many_events("m-limits", 2, 30)
+    refs = tuple(EvidenceRef(f"file:///ev/{i}.jpg", f"{i:02d}" * 32) for i in range(12))
+    events[5] = replace(events[5], evidence=refs)  # valid, but about 2.5 KB
+    records = event_records(events)
+    assert len(records[5][1] or b"") > 2000 > max(len(v or b"") for i, (_, v) in enumerate(records) if i != 5)
+    produce(kafka_bootstrap, kafka_topic, records)
+    store = f"sqlite:///{tmp_path / 'limits.gpkg'}"
+    dlq = f"{kafka_topic}.dlq"
+
+    budget = run_sink(
+        kafka_bootstrap, kafka_topic, store, "sink-limits", dlq, max_messages=20, max_message_bytes=2000
+    )
+    assert 20 <= budget.consumed < len(records)  # stops after the batch that reached the budget
+    rest = run_sink(
+        kafka_bootstrap, kafka_topic, store, "sink-limits", dlq, idle_exit_s=4, max_message_bytes=2000
+    )
+    assert budget.consumed + rest.consumed == len(records)
+    assert rest.dead_lettered + budget.dead_lettered == 1
+    with open_store(store) as s:
+        assert s.event_ids() == {e.event_id for i, e in enumerate(events) if i != 5}
+    (dead,) = read_all(kafka_bootstrap, dlq, expected=1)
+    assert dict(dead.headers)["dlq-error"] == b"oversized"
+    assert b"over the sink's 2000 limit" in dict(dead.headers)["dlq-reason"]
