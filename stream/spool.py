@@ -90,6 +90,18 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 
 
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (the connections are in autocommit mode otherwise)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class SpoolFullError(StreamError):
     """The spool stayed full for the whole wait: the messages were refused (and counted)."""
 
@@ -174,10 +186,11 @@ class Spool:
     """The spool file: an ordered, bounded, durable queue of outbound messages.
 
     Thread-safe: producers append from their threads, one :class:`SpoolSender`
-    reads and removes. Each :meth:`append` is one transaction, committed
-    (``synchronous=FULL``: on disk, power loss included) before it returns;
-    deleting acknowledged rows skips the fsync (a delete lost to a power cut
-    only means that row is sent again).
+    reads and removes, each side on its own SQLite connection (WAL: the sender
+    reads while an append commits). Each :meth:`append` is one transaction,
+    committed (``synchronous=FULL``: on disk, power loss included) before it
+    returns; deleting acknowledged rows skips the fsync (a delete lost to a
+    power cut only means that row is sent again).
 
     Args:
         path: the SQLite file (created with its folder).
@@ -213,19 +226,22 @@ class Spool:
         self.max_record_bytes = max_record_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = self._connect("FULL")  # appends
             self._db.executescript(_DDL)
+            # Deletes: a lost one only means a resend (the sink dedupes); a lost append
+            # would be a lost event. So only appends wait for the fsync.
+            self._out = self._connect("NORMAL")
             count, size = self._db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool").fetchone()
         except sqlite3.DatabaseError as err:
             raise StreamError(f"spool {self.path}: cannot open: {err}") from err
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the counters; never held across SQLite I/O
         self._changed = threading.Condition(self._lock)  # appends and removals both notify
+        self._append_lock = threading.Lock()  # one appender at a time: room check + insert
+        self._out_lock = threading.Lock()  # the sender-side connection
         self._codec = _HeaderCodec()
         self._pending = int(count)
         self._bytes = int(size)
-        self._oldest_seq, self._oldest_created = self._oldest()
+        self._oldest_seq, self._oldest_created = self._oldest(self._db)
         self._last_seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM spool").fetchone()[0]
         self._warned = False
         self._closed = False
@@ -263,29 +279,10 @@ class Spool:
             (m.topic, m.key, m.value, self._codec.encode(m.headers), s, now)
             for m, s in zip(messages, sizes, strict=True)
         ]
-        with self._changed:
-            self._check_open()
-            if need > self.max_bytes or (self.max_messages is not None and n > self.max_messages):
-                self._counts["rejected"] += n
-                raise SpoolFullError(
-                    f"spool {self.path}: a batch of {n} messages ({need} bytes) exceeds the bound"
-                )
-            if not self._has_room(need, n):
-                self._counts["full_waits"] += 1
-                log.warning("spool %s is full (%s); blocking the producer", self.path, self._usage())
-                deadline = None if wait is None else time.monotonic() + wait
-                while not self._has_room(need, n):
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        self._counts["rejected"] += n
-                        raise SpoolFullError(
-                            f"spool {self.path} stayed full for {wait} s ({self._usage()}); "
-                            f"refused {n} messages (the broker is unreachable or too slow)"
-                        )
-                    self._changed.wait(left)
-                    self._check_open()
+        with self._append_lock:
+            self._wait_for_room(need, n, wait)
             try:
-                with self._transaction():
+                with _transaction(self._db):
                     self._db.executemany(
                         "INSERT INTO spool (topic, key, value, headers, size, created) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
@@ -294,15 +291,47 @@ class Spool:
                     last = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
             except sqlite3.DatabaseError as err:
                 raise StreamError(f"spool {self.path}: cannot write: {err}") from err
-            if self._pending == 0:
-                self._oldest_seq, self._oldest_created = last - n + 1, now
-            self._last_seq = last
-            self._pending += n
-            self._bytes += need
-            self._counts["spooled"] += n
-            self._maybe_warn()
-            self._changed.notify_all()
+            with self._changed:
+                if self._pending <= 0:
+                    self._oldest_seq, self._oldest_created = last - n + 1, now
+                self._last_seq = last
+                self._pending += n
+                self._bytes += need
+                self._counts["spooled"] += n
+                self._maybe_warn()
+                self._changed.notify_all()
         return n
+
+    def _wait_for_room(self, need: int, n: int, wait: float | None) -> None:
+        """Backpressure: block until the batch fits; count and raise if it never does."""
+        with self._changed:
+            self._check_open()
+            if need > self.max_bytes or (self.max_messages is not None and n > self.max_messages):
+                self._counts["rejected"] += n
+                raise SpoolFullError(
+                    f"spool {self.path}: a batch of {n} messages ({need} bytes) exceeds the bound"
+                )
+            if self._has_room(need, n):
+                return
+            self._counts["full_waits"] += 1
+            log.warning("spool %s is full (%s); blocking the producer", self.path, self._usage())
+            deadline = None if wait is None else time.monotonic() + wait
+            while not self._has_room(need, n):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    self._counts["rejected"] += n
+                    raise SpoolFullError(
+                        f"spool {self.path} stayed full for {wait} s ({self._usage()}); "
+                        f"refused {n} messages (the broker is unreachable or too slow)"
+                    )
+                self._changed.wait(left)
+                self._check_open()
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60.0)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        return db
 
     def _has_room(self, need: int, n: int) -> bool:
         if self._bytes + need > self.max_bytes:
@@ -342,8 +371,10 @@ class Spool:
     def _select_after(self, columns: str, seq: int, limit: int) -> list[Any]:
         with self._lock:
             self._check_open()
-            query = f"SELECT {columns} FROM spool WHERE seq > ? ORDER BY seq LIMIT ?"
-            return self._db.execute(query, (seq, limit)).fetchall()
+            counted = self._last_seq  # not rows of an append that is still updating the counters
+        with self._out_lock:
+            query = f"SELECT {columns} FROM spool WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+            return self._out.execute(query, (seq, counted, limit)).fetchall()
 
     def wait_for_rows_after(self, seq: int, timeout_s: float) -> bool:
         """Block until a row after ``seq`` exists (True) or ``timeout_s`` passes (False)."""
@@ -352,34 +383,25 @@ class Spool:
 
     def remove(self, seqs: Sequence[int]) -> None:
         """Delete acknowledged rows (counted as ``sent``) and wake blocked producers."""
-        if not seqs:
-            return
-        with self._changed:
-            self._check_open()
-            self._delete(seqs)
-            self._counts["sent"] += len(seqs)
+        if seqs:
+            self._delete(seqs, counter="sent")
 
     def remove_through(self, seq: int) -> None:
         """Delete every row up to ``seq`` (all acknowledged: the sender acks a prefix)."""
-        with self._changed:
-            self._check_open()
-            # A lost delete only means a resend (the sink dedupes); a lost append would be a
-            # lost event. So deletes skip the fsync (WAL + NORMAL), appends keep it (FULL).
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._transaction():
-                count, freed = self._db.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool WHERE seq <= ?", (seq,)
-                ).fetchone()
-                self._db.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._counts["sent"] += count
-            self._removed(count, freed)
+        self._check_open_now()
+        with self._out_lock, _transaction(self._out):
+            count, freed = self._out.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM spool WHERE seq <= ?", (seq,)
+            ).fetchone()
+            self._out.execute("DELETE FROM spool WHERE seq <= ?", (seq,))
+        self._removed(count, freed, "sent")
 
-    def _delete(self, seqs: Sequence[int], *, quarantine_error: str | None = None) -> None:
+    def _delete(self, seqs: Sequence[int], *, counter: str, quarantine_error: str | None = None) -> None:
+        self._check_open_now()
         freed = deleted = 0
-        with self._transaction():
+        with self._out_lock, _transaction(self._out):
             if quarantine_error is not None:
-                self._db.executemany(
+                self._out.executemany(
                     "INSERT OR REPLACE INTO quarantine "
                     "SELECT seq, topic, key, value, headers, size, created, ?, ? FROM spool WHERE seq = ?",
                     [(quarantine_error, time.time(), s) for s in seqs],
@@ -387,33 +409,36 @@ class Spool:
             for start in range(0, len(seqs), 500):  # SQLite's bound-parameter limit
                 part = list(seqs[start : start + 500])
                 marks = ",".join("?" * len(part))
-                sizes = self._db.execute(f"DELETE FROM spool WHERE seq IN ({marks}) RETURNING size", part)
+                sizes = self._out.execute(f"DELETE FROM spool WHERE seq IN ({marks}) RETURNING size", part)
                 for (size,) in sizes.fetchall():
                     freed += size
                     deleted += 1
-        self._removed(deleted, freed)
+        self._removed(deleted, freed, counter)
 
-    def _removed(self, count: int, freed: int) -> None:
-        self._pending -= count
-        self._bytes -= freed
-        self._oldest_seq, self._oldest_created = self._oldest()
-        if self._warned and self._fill() < self.warn_fraction:
-            self._warned = False
-            log.info("spool %s back under %.0f%% (%s)", self.path, 100 * self.warn_fraction, self._usage())
-        self._changed.notify_all()
+    def _removed(self, count: int, freed: int, counter: str) -> None:
+        with self._out_lock:
+            oldest = self._oldest(self._out)
+        with self._changed:
+            self._counts[counter] += count
+            self._pending -= count
+            self._bytes -= freed
+            self._oldest_seq, self._oldest_created = oldest
+            if self._warned and self._fill() < self.warn_fraction:
+                self._warned = False
+                log.info(
+                    "spool %s back under %.0f%% (%s)", self.path, 100 * self.warn_fraction, self._usage()
+                )
+            self._changed.notify_all()
 
     def quarantine(self, seq: int, error: str) -> None:
         """Move a row the broker refused for good into the ``quarantine`` table (kept, counted)."""
-        with self._changed:
-            self._check_open()
-            self._delete([seq], quarantine_error=error)
-            self._counts["quarantined"] += 1
+        self._delete([seq], counter="quarantined", quarantine_error=error)
         log.error("spool %s: message %d quarantined (kept in table 'quarantine'): %s", self.path, seq, error)
 
     def quarantined(self) -> list[tuple[SpooledMessage, str]]:
         """The quarantined rows with the error that put them there."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._out_lock:
+            rows = self._out.execute(
                 "SELECT seq, topic, key, value, headers, created, error FROM quarantine ORDER BY seq"
             ).fetchall()
         return [
@@ -457,24 +482,19 @@ class Spool:
                 **self._counts,
             )
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One write transaction (the connection is in autocommit mode otherwise)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _oldest(self) -> tuple[int, float]:
-        row = self._db.execute("SELECT seq, created FROM spool ORDER BY seq LIMIT 1").fetchone()
+    @staticmethod
+    def _oldest(db: sqlite3.Connection) -> tuple[int, float]:
+        row = db.execute("SELECT seq, created FROM spool ORDER BY seq LIMIT 1").fetchone()
         return (int(row[0]), float(row[1])) if row else (0, 0.0)
 
     def _check_open(self) -> None:
+        """Raise if closed; call with ``self._lock`` held."""
         if self._closed:
             raise StreamError(f"spool {self.path} is closed")
+
+    def _check_open_now(self) -> None:
+        with self._lock:
+            self._check_open()
 
     def close(self) -> None:
         """Close the file; what is left stays for the next process. Wakes any waiter."""
@@ -483,7 +503,10 @@ class Spool:
                 return
             self._closed = True
             self._changed.notify_all()
+        with self._append_lock:  # an append in progress finishes first
             self._db.close()
+        with self._out_lock:
+            self._out.close()
 
     def __enter__(self) -> Spool:
         return self

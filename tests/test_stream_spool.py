@@ -176,14 +176,19 @@ def test_publisher_delivers_keyed_by_cell_with_dead_letters(
 ) -> None:
     events = mission_events("m-publish", ["cam0", "cam1"], 40)
     bad = replace(events[3], score=7.0)
-    topics = TopicNames(detections=kafka_topic, dead_letter=kafka_topic + ".dlq")
+    topics = TopicNames(
+        detections=kafka_topic, dead_letter=kafka_topic + ".dlq", cases=kafka_topic + ".cases"
+    )
     with EventPublisher(tmp_path / "edge.spool", kafka_bootstrap, topics=topics) as publisher:
         assert publisher.publish([*events, bad]) == len(events)
+        publisher.publish_message(topics.cases, b'{"case": 7}', b"case-7", (("schema", b"case"),))
     stats = publisher.stats()
-    assert (stats.published, stats.invalid, stats.spool.sent, stats.spool.pending) == (80, 1, 81, 0)
+    assert (stats.published, stats.invalid, stats.spool.sent, stats.spool.pending) == (80, 1, 82, 0)
     got = read_events(kafka_bootstrap, kafka_topic, expected=len(events), timeout_s=60)
     assert sorted(e.event_id for e in got) == sorted(e.event_id for e in events)
-    records = raw_records(kafka_bootstrap, [kafka_topic, topics.dead_letter], len(events) + 1)
+    records = raw_records(kafka_bootstrap, [kafka_topic, topics.dead_letter, topics.cases], len(events) + 2)
+    [case] = [r for r in records if r.topic == topics.cases]
+    assert (case.key, case.value, case.headers) == (b"case-7", b'{"case": 7}', [("schema", b"case")])
     [dead] = [r for r in records if r.topic == topics.dead_letter]
     assert b"score" in dict(dead.headers)["dlq-reason"]
     keyed = [r for r in records if r.topic == kafka_topic]
