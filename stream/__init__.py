@@ -30,7 +30,8 @@ from stream.metrics import MetricsRegistry, MetricsServer
 from stream.postgis import PostGISStore
 from stream.producer import EventPublisher, ProducerTuning, TopicNames
 from stream.schema import decode_event, encode_event, geo_event_json_schema
-from stream.spool import OutboundMessage, Spool, SpoolFullError, SpoolSender, SpoolStats
+from stream.spool import OutboundMessage, Spool, SpoolFullError, SpoolStats
+from stream.spool_sender import SpoolSender
 from stream.store import GeoPackageStore, StoreError
 
 __all__ = [

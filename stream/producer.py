@@ -2,7 +2,7 @@
 
 :class:`EventPublisher` validates and encodes each :class:`geo.GeoEvent`
 (``roadsight.geo-event`` v1), commits it to a :class:`stream.spool.Spool`
-(SQLite WAL) and returns; a :class:`stream.spool.SpoolSender` thread sends
+(SQLite WAL) and returns; a :class:`stream.spool_sender.SpoolSender` thread sends
 the spool in order with an idempotent kafka-python producer (``acks=all``,
 gzip, batched) and deletes rows only once the broker acknowledged them. The
 edge may start offline, lose the broker for minutes or be restarted: what
@@ -46,7 +46,8 @@ from stream.errors import SchemaError
 from stream.kafka import KafkaSecurity, _known_to, event_key
 from stream.metrics import MetricsRegistry
 from stream.schema import SCHEMA_NAME, SCHEMA_VERSION, encode_event, event_to_wire
-from stream.spool import Headers, OutboundMessage, Spool, SpoolSender, SpoolStats
+from stream.spool import Headers, OutboundMessage, Spool, SpoolStats
+from stream.spool_sender import SpoolSender
 
 log = logging.getLogger(__name__)
 
