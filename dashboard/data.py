@@ -16,7 +16,7 @@ import geopandas as gpd
 import pandas as pd
 
 from dashboard.palette import class_color
-from stream import GeoPackageStore, StoreError
+from stream import StoreError, open_store
 from taxonomy import Taxonomy, load_taxonomy
 
 
@@ -45,7 +45,7 @@ def load_store_view(path: Path | None) -> StoreView:
             "warning",
         )
     try:
-        with GeoPackageStore(path, readonly=True) as store:
+        with open_store(path, readonly=True) as store:
             events = store.read()
     except StoreError as exc:
         return StoreView(None, f"Cannot read the event store: {exc}", "error")

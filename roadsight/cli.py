@@ -148,7 +148,8 @@ def _run_pipeline(
             _require_file(Path(stream.telemetry), f"telemetry of {stream.source_id}")
     for model in cfg.detect.model_list():
         _require_file(model.model, "model")
-    cfg.store.parent.mkdir(parents=True, exist_ok=True)
+    if cfg.store_path is not None:
+        cfg.store_path.parent.mkdir(parents=True, exist_ok=True)
 
     with Progress(
         TextColumn("[bold]roadsight run"),
@@ -400,6 +401,13 @@ def bench(
         "data/bench/bench.json"
     ),
     docs: Annotated[Path | None, typer.Option(help="Markdown file whose bench table to update.")] = None,
+    kafka: Annotated[
+        str | None,
+        typer.Option(help="Kafka bootstrap: also measure producing through the spool and the sink."),
+    ] = None,
+    postgis: Annotated[
+        str | None, typer.Option(help="postgresql:// URL: also measure the sink into PostGIS.")
+    ] = None,
 ) -> None:
     """Measure the model alone, the detector, geo, the store and the pipeline end to end."""
     from roadsight.bench import run_bench, write_docs
@@ -416,6 +424,8 @@ def bench(
         work=json_path.parent,
         command=command,
         progress=lambda msg: console.print(f"bench: {msg}"),
+        kafka=kafka,
+        postgis=postgis,
     )
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
@@ -578,6 +588,54 @@ def calibrate(
     console.print(
         f"[green]calibrated[/] from {len(table)} points: rmse {homography.rmse_m:.3f} m "
         f"(max {homography.max_error_m:.3f} m, {homography.rmse_px:.2f} px) -> {target}"
+    )
+
+
+@app.command("sink")
+def sink(
+    kafka: Annotated[str, typer.Option(help="Kafka bootstrap servers.")],
+    store: Annotated[
+        str, typer.Option(help="Store: a GeoPackage path, or postgresql://user@host/db (PostGIS).")
+    ],
+    topic: Annotated[str, typer.Option(help="Topic of geo-events to consume.")] = "roadsight.geo-events",
+    group: Annotated[str, typer.Option(help="Consumer group: sinks in one group share the partitions.")] = (
+        "roadsight-sink"
+    ),
+    dlq: Annotated[str, typer.Option(help="Dead-letter topic for messages that fail validation.")] = (
+        "roadsight.dead-letter"
+    ),
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics and /healthz on this port.")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address for the metrics endpoint.")] = "127.0.0.1",
+    batch_size: Annotated[int, typer.Option(help="Records per store write at most.")] = 5000,
+    max_message_bytes: Annotated[
+        int, typer.Option(help="Larger messages go to the dead-letter topic.")
+    ] = 65536,
+    max_messages: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
+    idle_exit_s: Annotated[float | None, typer.Option(help="Stop after this long without records.")] = None,
+) -> None:
+    """Consume geo-events into the store: validated, idempotent, offsets committed after the write."""
+    from stream.sink import run_sink
+
+    console.print(f"sink: {topic} @ {kafka} -> {store} (group {group}, dead letters -> {dlq})")
+    counters = run_sink(
+        kafka,
+        topic,
+        store,
+        group,
+        dlq,
+        max_messages=max_messages,
+        idle_exit_s=idle_exit_s,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        batch_size=batch_size,
+        max_message_bytes=max_message_bytes,
+    )
+    out.print_json(json.dumps(counters.as_dict()))
+    console.print(
+        f"[green]stopped[/]: {counters.written} events written, {counters.duplicates} already there, "
+        f"{counters.dead_lettered} dead-lettered"
     )
 
 

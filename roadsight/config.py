@@ -237,7 +237,8 @@ class PipelineConfig(_Section):
     # Capture time of the first frame (ISO 8601) when the container has none.
     start_time_utc: str | None = None
     time_offset_s: float = 0.0
-    store: Path = Path("data/roadsight.gpkg")
+    # Event store: a GeoPackage path (or sqlite:///path.gpkg), or postgresql://user@host/db (PostGIS).
+    store: str = "data/roadsight.gpkg"
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -264,8 +265,18 @@ class PipelineConfig(_Section):
         return self
 
     @property
+    def store_path(self) -> Path | None:
+        """The GeoPackage file of a file store; None for a database store."""
+        if self.store.startswith(("postgresql://", "postgres://")):
+            return None
+        return Path(self.store.removeprefix("sqlite://"))
+
+    @property
     def cases_path(self) -> Path:
-        return self.cases.path or self.store.with_suffix(".cases.gpkg")
+        if self.cases.path is not None:
+            return self.cases.path
+        store = self.store_path
+        return store.with_suffix(".cases.gpkg") if store is not None else Path("data/roadsight.cases.gpkg")
 
     def streams(self) -> list[SourceConfig]:
         """The cameras to run, with every default filled in."""

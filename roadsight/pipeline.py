@@ -15,6 +15,7 @@ import onnxruntime  # noqa: F401  isort: skip
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -53,11 +54,13 @@ from geo import (
 from hardware import CameraProfile, load_camera_profile
 from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, SamplingConfig, SourceConfig
 from roadsight.passes import CoveredFrame, PassResult, record_pass
-from stream import GeoPackageStore, KafkaEventSink
+from stream import KafkaEventSink, open_store
 
 log = logging.getLogger(__name__)
 
 _END = object()
+# What the wire schema refuses in ids (control, bidi and quoting characters).
+_UNSAFE_ID_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069'\"`;<>\\\\]")
 VEHICLE_MAX_RANGE_M = 50.0
 DRONE_MAX_RANGE_M = 1000.0
 
@@ -107,7 +110,7 @@ class RunSummary:
     events_sent: int = 0
     batches: int = 0  # detector calls; frames of several sources share one call
     seconds: float = 0.0
-    store: Path | None = None
+    store: str | None = None
     kafka_topic: str | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
     sources: dict[str, SourceSummary] = field(default_factory=dict)
@@ -136,7 +139,7 @@ class RunSummary:
             "events_sent": self.events_sent,
             "batches": self.batches,
             "seconds": round(self.seconds, 3),
-            "store": str(self.store) if self.store else None,
+            "store": self.store,
             "kafka_topic": self.kafka_topic,
             "stage_ms": {k: round(v, 1) for k, v in self.stage_ms.items()},
             "sources": {sid: s.to_dict() for sid, s in self.sources.items()},
@@ -423,7 +426,9 @@ class Pipeline:
         self.config = config
         self.progress = progress
         first = config.streams()[0]
-        self.mission_id = config.mission_id or Path(first.source).stem or "mission"
+        # A file name is not an identifier: keep the characters the wire schema accepts in ids.
+        default_id = _UNSAFE_ID_CHARS.sub("_", Path(first.source).stem) or "mission"
+        self.mission_id = config.mission_id or default_id
         for spec in config.streams():
             assert spec.camera is not None
             load_camera_profile(spec.camera)  # fail before any work on a bad profile
@@ -445,7 +450,7 @@ class Pipeline:
             assert spec.source_id is not None
             summary.sources[spec.source_id] = SourceSummary(spec.source_id)
             cameras.append(_Camera(spec, cfg, summary.sources[spec.source_id]))
-        store = GeoPackageStore(cfg.store)
+        store = open_store(cfg.store)
         kafka = KafkaEventSink(cfg.kafka.bootstrap, cfg.kafka.topic) if cfg.kafka.bootstrap else None
         ready = threading.Event()
         try:

@@ -501,3 +501,35 @@ def test_size_limit_and_message_budget_are_configurable(
     (dead,) = read_all(kafka_bootstrap, dlq, expected=1)
     assert dict(dead.headers)["dlq-error"] == b"oversized"
     assert b"over the sink's 2000 limit" in dict(dead.headers)["dlq-reason"]
+
+
+def test_roadsight_sink_command_writes_the_topic_into_a_postgis_store(
+    kafka_bootstrap: str, kafka_topic: str, postgis_url: str
+) -> None:
+    """The CLI front of the sink: `roadsight sink` with a PostGIS store URI, stopping when idle."""
+    import json as _json
+    import subprocess
+    import sys
+
+    from fixtures_geo import small_events
+
+    from stream import KafkaEventSink, open_store
+
+    events = small_events(4, 3)
+    with KafkaEventSink(kafka_bootstrap, kafka_topic) as producer:
+        producer.send(events)
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "roadsight", "sink", "--kafka", kafka_bootstrap, "--topic", kafka_topic,
+            "--store", postgis_url, "--group", f"g-{kafka_topic}", "--dlq", f"{kafka_topic}.dlq",
+            "--idle-exit-s", "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    counters = _json.loads(run.stdout)
+    assert counters["written"] == len(events) and counters["dead_lettered"] == 0
+    with open_store(postgis_url, readonly=True) as store:
+        assert store.event_ids() == {e.event_id for e in events}
