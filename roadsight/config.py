@@ -175,9 +175,33 @@ class ZonesConfig(_Section):
     default_timezone: str = "UTC"
 
 
+class KafkaSecurityConfig(_Section):
+    """SASL/SSL settings, kafka-python's own names (PLAINTEXT by default)."""
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+
 class KafkaConfig(_Section):
+    """Kafka: events are committed to a local spool first and sent from there (store and forward)."""
+
     bootstrap: str | None = None
     topic: str = "roadsight.geo-events"
+    dead_letter_topic: str = "roadsight.dead-letter"
+    # Durable SQLite spool; null: beside the store ("<store>.spool.sqlite"). Kept between runs:
+    # what a broker outage left unsent goes out on the next run.
+    spool: Path | None = None
+    max_spool_mb: float = Field(default=256.0, gt=0.0)
+    # Record keys: "cell" (a geohash cell: per-area ordering) or "source" (per camera).
+    key_by: Literal["cell", "source"] = "cell"
+    # At the end of a run, wait this long for the broker to acknowledge the spool.
+    flush_timeout_s: float = Field(default=30.0, ge=0.0)
+    security: KafkaSecurityConfig = Field(default_factory=KafkaSecurityConfig)
 
 
 class CaptureConfig(_Section):
@@ -270,6 +294,15 @@ class PipelineConfig(_Section):
         if self.store.startswith(("postgresql://", "postgres://")):
             return None
         return Path(self.store.removeprefix("sqlite://"))
+
+    @property
+    def spool_path(self) -> Path:
+        if self.kafka.spool is not None:
+            return self.kafka.spool
+        store = self.store_path
+        return (
+            store.with_suffix(".spool.sqlite") if store is not None else Path("data/roadsight.spool.sqlite")
+        )
 
     @property
     def cases_path(self) -> Path:

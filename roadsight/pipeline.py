@@ -54,7 +54,7 @@ from geo import (
 from hardware import CameraProfile, load_camera_profile
 from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, SamplingConfig, SourceConfig
 from roadsight.passes import CoveredFrame, PassResult, record_pass
-from stream import KafkaEventSink, open_store
+from stream import EventPublisher, KafkaSecurity, StreamError, TopicNames, open_store
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,8 @@ class RunSummary:
     detections_off_ground: int = 0  # rays at/above the horizon: rejected, not projected
     events: int = 0
     events_stored: int = 0
-    events_sent: int = 0
+    events_sent: int = 0  # committed to the Kafka spool (delivered unless kafka_pending says otherwise)
+    kafka_pending: int = 0  # still in the spool at the end (broker unreachable): sent on the next run
     batches: int = 0  # detector calls; frames of several sources share one call
     seconds: float = 0.0
     store: str | None = None
@@ -137,6 +138,7 @@ class RunSummary:
             "events": self.events,
             "events_stored": self.events_stored,
             "events_sent": self.events_sent,
+            "kafka_pending": self.kafka_pending,
             "batches": self.batches,
             "seconds": round(self.seconds, 3),
             "store": self.store,
@@ -451,7 +453,7 @@ class Pipeline:
             summary.sources[spec.source_id] = SourceSummary(spec.source_id)
             cameras.append(_Camera(spec, cfg, summary.sources[spec.source_id]))
         store = open_store(cfg.store)
-        kafka = KafkaEventSink(cfg.kafka.bootstrap, cfg.kafka.topic) if cfg.kafka.bootstrap else None
+        kafka = self._publisher() if cfg.kafka.bootstrap else None
         ready = threading.Event()
         try:
             for camera in cameras:
@@ -469,7 +471,7 @@ class Pipeline:
                     summary.events_stored += store.write(events)
                     t1 = time.perf_counter()
                     if kafka is not None:
-                        summary.events_sent += kafka.send(events)
+                        summary.events_sent += kafka.publish(events)
                     stage_ms["store"] += (t1 - t0) * 1000
                     stage_ms["publish"] += (time.perf_counter() - t1) * 1000
                 if batch or events:
@@ -482,7 +484,11 @@ class Pipeline:
                 ready.wait(0.05)  # a timeout, not only the event: ends are polled too
                 ready.clear()
             if kafka is not None:
-                kafka.flush()
+                try:
+                    kafka.flush(cfg.kafka.flush_timeout_s)
+                except StreamError as exc:  # nothing is lost: the spool keeps them for the next run
+                    log.warning("kafka: not all events acknowledged yet (%s); they stay spooled", exc)
+                summary.kafka_pending = kafka.stats().spool.pending
         finally:
             for camera in cameras:
                 camera.close()
@@ -501,6 +507,19 @@ class Pipeline:
         n = max(summary.frames_processed, 1)
         summary.stage_ms = {k: v / n for k, v in stage_ms.items()}
         return summary
+
+    def _publisher(self) -> EventPublisher:
+        k = self.config.kafka
+        assert k.bootstrap is not None
+        self.config.spool_path.parent.mkdir(parents=True, exist_ok=True)
+        return EventPublisher(
+            self.config.spool_path,
+            k.bootstrap,
+            topics=TopicNames(detections=k.topic, dead_letter=k.dead_letter_topic),
+            key_by=k.key_by,
+            security=KafkaSecurity(**k.security.model_dump()),
+            max_spool_bytes=int(k.max_spool_mb * 2**20),
+        )
 
     def _count_events(self, events: list[GeoEvent], summary: RunSummary) -> None:
         self.run_events.extend(events)
