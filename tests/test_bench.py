@@ -10,9 +10,12 @@ from pathlib import Path
 EXPECTED = [
     "model only (ONNX Runtime, pre-made tensor)",
     "detector (letterbox + model + NMS)",
-    "geo-referencing",
+    "geo-referencing (columnar)",
     "GeoPackage store writes",
     "end to end (decode, detect, geo, store)",
+    "INT8 / FP32 speed, model only (1 thread)",
+    "INT8 mAP50 drop",
+    "geo-referencing + GeoEvent records",
     "  per frame: detect",
     "  per frame: geo",
     "  per frame: store",
