@@ -243,6 +243,13 @@ class SourceConfig(_Section):
     homography: Path | None = None
 
 
+class MetricsConfig(_Section):
+    """Prometheus text endpoint (/metrics, /healthz) while the pipeline runs."""
+
+    port: int | None = Field(default=None, ge=0, le=65535)  # null: no endpoint; 0: any free port
+    host: str = "127.0.0.1"
+
+
 class PipelineConfig(_Section):
     """Everything `roadsight run` needs; CLI flags override these values.
 
@@ -272,6 +279,7 @@ class PipelineConfig(_Section):
     roads: RoadsConfig = Field(default_factory=RoadsConfig)
     zones: ZonesConfig = Field(default_factory=ZonesConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
     def _one_way_to_name_sources(self) -> PipelineConfig:

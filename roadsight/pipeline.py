@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +56,7 @@ from hardware import CameraProfile, load_camera_profile
 from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, SamplingConfig, SourceConfig
 from roadsight.passes import CoveredFrame, PassResult, record_pass
 from stream import EventPublisher, KafkaSecurity, StreamError, TopicNames, open_store
+from stream.metrics import MetricsRegistry, MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,10 @@ def _is_live_video(uri: str) -> bool:
 
 def _parse_iso(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _summary_value(summary: RunSummary, name: str) -> float:
+    return float(getattr(summary, name))
 
 
 class _TimeSampler:
@@ -454,6 +460,9 @@ class Pipeline:
             cameras.append(_Camera(spec, cfg, summary.sources[spec.source_id]))
         store = open_store(cfg.store)
         kafka = self._publisher() if cfg.kafka.bootstrap else None
+        metrics = (
+            self._metrics_server(cameras, summary, stage_ms, kafka) if cfg.metrics.port is not None else None
+        )
         ready = threading.Event()
         try:
             for camera in cameras:
@@ -494,6 +503,8 @@ class Pipeline:
                 camera.close()
             if kafka is not None:
                 kafka.close()
+            if metrics is not None:
+                metrics.close()
             store.close()
         for camera in cameras:
             if camera.tracker is not None:
@@ -507,6 +518,40 @@ class Pipeline:
         n = max(summary.frames_processed, 1)
         summary.stage_ms = {k: v / n for k, v in stage_ms.items()}
         return summary
+
+    def _metrics_server(
+        self,
+        cameras: list[_Camera],
+        summary: RunSummary,
+        stage_ms: dict[str, float],
+        kafka: EventPublisher | None,
+    ) -> MetricsServer:
+        """/metrics while the run goes on: frames in and out, inference time, queues, spool, DLQ."""
+        registry = MetricsRegistry()
+        for name, field_name, what in (
+            ("roadsight_frames_decoded_total", "frames_decoded", "frames decoded"),
+            ("roadsight_frames_processed_total", "frames_processed", "frames through the detector"),
+            ("roadsight_frames_dropped_total", "frames_dropped", "live frames dropped (latest-frame policy)"),
+            ("roadsight_frames_unlocated_total", "frames_unlocated", "frames without a pose"),
+        ):
+            registry.counter_fn(name, what, partial(_summary_value, summary, field_name))
+        registry.counter_fn("roadsight_events_total", "events emitted", lambda: float(summary.events))
+        registry.gauge_fn(
+            "roadsight_inference_ms",
+            "mean detector time per processed frame",
+            lambda: stage_ms["detect"] / max(summary.frames_processed, 1),
+        )
+        registry.gauge_fn(
+            "roadsight_queue_depth",
+            "frames waiting for the detector",
+            lambda: float(sum(c.frames.qsize() for c in cameras)),
+        )
+        if kafka is not None:
+            kafka.register_metrics(registry)  # spool size, pending, sent, dead letters
+        registry.health_check("sources", lambda: not summary.errors)
+        server = MetricsServer(registry, self.config.metrics.host, self.config.metrics.port or 0).start()
+        log.info("metrics: %s/metrics", server.url)
+        return server
 
     def _publisher(self) -> EventPublisher:
         k = self.config.kafka
