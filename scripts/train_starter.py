@@ -91,6 +91,11 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--init", choices=["coco", "scratch"], default="coco")
     parser.add_argument(
+        "--init-weights",
+        type=Path,
+        help="fine-tune these Ultralytics .pt weights (e.g. an earlier run's best.pt) instead of --init",
+    )
+    parser.add_argument(
         "--models-dir",
         type=Path,
         default=REPO / "detect" / "models",
@@ -102,7 +107,7 @@ def main() -> int:
     from detect.train import train
     from hardware.sim.dataset import generate_dataset
 
-    work: Path = args.work
+    work: Path = args.work.resolve()  # data.yaml lists absolute folders
     frames = work / "frames"
     if not (frames / "data.yaml").exists():
         generate_dataset(
@@ -129,7 +134,11 @@ def main() -> int:
     data_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
 
     model = "yolo11n.yaml"
-    if args.init == "coco":
+    if args.init_weights is not None:
+        if not args.init_weights.is_file():
+            parser.error(f"--init-weights {args.init_weights}: file not found")
+        model = str(args.init_weights.resolve())
+    elif args.init == "coco":
         from detect.pretrained import save_yolov5nu_init
 
         model = str(
