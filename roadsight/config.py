@@ -243,6 +243,16 @@ class SourceConfig(_Section):
     homography: Path | None = None
 
 
+class EvidenceConfig(_Section):
+    """Frames that show detections, kept by content (SHA-256) so events carry a URI and hash."""
+
+    enabled: bool = True
+    # A directory, file:// URI or s3://bucket/prefix; null: beside the store, "<store>.evidence/".
+    uri: str | None = None
+    endpoint_url: str | None = None  # S3-compatible servers (MinIO ...)
+    jpeg_quality: int = Field(default=92, ge=50, le=100)
+
+
 class MetricsConfig(_Section):
     """Prometheus text endpoint (/metrics, /healthz) while the pipeline runs."""
 
@@ -279,6 +289,7 @@ class PipelineConfig(_Section):
     roads: RoadsConfig = Field(default_factory=RoadsConfig)
     zones: ZonesConfig = Field(default_factory=ZonesConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
@@ -311,6 +322,13 @@ class PipelineConfig(_Section):
         return (
             store.with_suffix(".spool.sqlite") if store is not None else Path("data/roadsight.spool.sqlite")
         )
+
+    @property
+    def evidence_uri(self) -> str:
+        if self.evidence.uri is not None:
+            return self.evidence.uri
+        store = self.store_path
+        return str(store.with_suffix(".evidence") if store is not None else Path("data/roadsight.evidence"))
 
     @property
     def cases_path(self) -> Path:

@@ -19,11 +19,13 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
+
+import cv2
 
 from capture import (
     DistanceSelector,
@@ -55,7 +57,7 @@ from geo import (
 from hardware import CameraProfile, load_camera_profile
 from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, SamplingConfig, SourceConfig
 from roadsight.passes import CoveredFrame, PassResult, record_pass
-from stream import EventPublisher, KafkaSecurity, StreamError, TopicNames, open_store
+from stream import EventPublisher, KafkaSecurity, StreamError, TopicNames, open_evidence_store, open_store
 from stream.metrics import MetricsRegistry, MetricsServer
 
 log = logging.getLogger(__name__)
@@ -444,6 +446,10 @@ class Pipeline:
         self.detector = build_detector(config.detect)
         g = config.geo
         self.terrain = Terrain(Dem.open(g.dem), g.takeoff_elevation_m) if g.dem is not None else None
+        ev = config.evidence
+        self.evidence = (
+            open_evidence_store(config.evidence_uri, endpoint_url=ev.endpoint_url) if ev.enabled else None
+        )
         self.run_events: list[GeoEvent] = []  # what this run emitted: one pass for the case book
         self.covered: list[CoveredFrame] = []  # processed, located frames: the pass's coverage
         self.vehicles: list[VehicleObservation] = []  # every sighting of a vehicle track (parking rules)
@@ -518,6 +524,21 @@ class Pipeline:
         n = max(summary.frames_processed, 1)
         summary.stage_ms = {k: v / n for k, v in stage_ms.items()}
         return summary
+
+    def _with_evidence(self, frame: Frame, events: list[GeoEvent]) -> list[GeoEvent]:
+        """The frame that shows ``events``, stored once by content; the events point at it."""
+        if self.evidence is None or not events:
+            return events
+        ok, jpeg = cv2.imencode(
+            ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.config.evidence.jpeg_quality]
+        )
+        if not ok:  # never lose the events for want of a picture
+            log.warning(
+                "frame %s/%d: JPEG encoding failed; events without evidence", frame.source_id, frame.index
+            )
+            return events
+        ref = self.evidence.put(jpeg.tobytes(), "image/jpeg")
+        return [replace(e, evidence=(*e.evidence, ref)) for e in events]
 
     def _metrics_server(
         self,
@@ -618,15 +639,18 @@ class Pipeline:
                 CoveredFrame(camera.source_id, frame.index, frame.time_utc, frame.pose, model)
             )
             g = self.config.geo
-            placed = georeference(
-                [detected],
-                model,
-                mission_id=self.mission_id,
-                stats=self.geo_stats,
-                terrain=self.terrain,
-                max_range_m=camera.max_range_m(g.max_range_m),
-                attitude_sigma_deg=g.attitude_sigma_deg,
-                anchor_sigma_px=g.anchor_sigma_px,
+            placed = self._with_evidence(
+                frame,
+                georeference(
+                    [detected],
+                    model,
+                    mission_id=self.mission_id,
+                    stats=self.geo_stats,
+                    terrain=self.terrain,
+                    max_range_m=camera.max_range_m(g.max_range_m),
+                    attitude_sigma_deg=g.attitude_sigma_deg,
+                    anchor_sigma_px=g.anchor_sigma_px,
+                ),
             )
             if camera.tracker is not None:
                 frame_size = (frame.width, frame.height)

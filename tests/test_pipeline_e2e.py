@@ -127,3 +127,20 @@ def test_rerun_is_idempotent(drone_run: MissionRun) -> None:
     assert again["events_stored"] == 0
     with GeoPackageStore(drone_run.store, readonly=True) as store:
         assert store.count() == before
+
+
+def test_every_event_points_at_its_frame_in_the_evidence_store(drone_run: MissionRun) -> None:
+    """Messages carry a URI and a SHA-256, never pixels; the bytes behind the URI hash to it."""
+    import hashlib
+
+    from stream import open_evidence_store
+    from stream.event_store import evidence_from_json
+
+    evidence = open_evidence_store(str(drone_run.store.with_suffix(".evidence")))
+    with GeoPackageStore(drone_run.store, readonly=True) as store:
+        stored = store.read()
+    assert len(stored) > 0
+    for text in stored["evidence"]:
+        (ref,) = evidence_from_json(text)
+        data = evidence.get(ref)  # verifies the hash
+        assert hashlib.sha256(data).hexdigest() == ref.sha256 and data[:2] == b"\xff\xd8"  # a JPEG
