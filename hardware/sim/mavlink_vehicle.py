@@ -23,7 +23,10 @@ Behaviour (enough of ArduCopter for ground stations and dronekit):
 * ``PARAM_REQUEST_LIST`` / ``PARAM_REQUEST_READ`` / ``PARAM_SET`` are answered
   with ``PARAM_VALUE`` (correct ``param_count`` / ``param_index``);
   ``COMMAND_LONG`` gets ``COMMAND_ACK`` (and ``AUTOPILOT_VERSION`` when asked
-  for capabilities or that message); ``REQUEST_DATA_STREAM`` and others are ignored.
+  for capabilities or that message); the mission protocol (upload, download, clear)
+  is answered by :class:`~hardware.sim.mission_store.MissionStore` (item 0: home,
+  the first recorded position); ``REQUEST_DATA_STREAM`` and others are ignored.
+  The uploaded mission is stored, not flown.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from pymavlink import mavutil
+
+from hardware.sim.mission_store import MISSION_KINDS, MissionStore
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +126,7 @@ class MavlinkVehicle:
         self._conn: Any = None
         self._boot = time.monotonic()
         self._hold = self._first_of_each_kind()
+        self.mission = MissionStore(home=self._home_position())
         self._hold_period = self._record_period()
         # One loop lasts the mission (the video's length); records at or after it belong to the next lap.
         self.loop_period_s = loop_period_s or records[-1].offset_s + self._hold_period
@@ -134,6 +140,11 @@ class MavlinkVehicle:
         for r in self.records:
             first.setdefault(r.msg.get_type(), r.msg)
         return {k: v for k, v in first.items() if k in _HOLD_KINDS}
+
+    def _home_position(self) -> tuple[float, float, float]:
+        """Latitude, longitude (degrees) and AMSL altitude (m) of the first recorded position."""
+        pos = self._hold.get("GLOBAL_POSITION_INT")
+        return (0.0, 0.0, 0.0) if pos is None else (pos.lat * 1e-7, pos.lon * 1e-7, pos.alt * 1e-3)
 
     def _record_period(self) -> float:
         times = [r.offset_s for r in self.records if r.msg.get_type() == "GLOBAL_POSITION_INT"]
@@ -253,6 +264,8 @@ class MavlinkVehicle:
                     self._send_param(msg.param_id, list(self.params).index(msg.param_id))
             elif kind == "COMMAND_LONG":
                 self._answer_command(msg)
+            elif kind in MISSION_KINDS:
+                self.mission.handle(self._conn, msg)
             else:
                 continue  # REQUEST_DATA_STREAM, HEARTBEAT from the GCS, ...: nothing to answer
             self.requests_answered += 1
