@@ -17,6 +17,7 @@ from hardware.device_profiles import (
     load_profile,
     load_vehicle_rig_profile,
 )
+from hardware.failsafe import FailsafeError, failsafe_parameters
 from hardware.profiles import ProfileError, load_camera_profile
 
 REQUIRED = {
@@ -96,3 +97,17 @@ def test_bad_profiles_name_file_and_key(tmp_path: Path) -> None:
         load_profile("drones", "nope")
     with pytest.raises(ProfileError, match=r"unknown profile kind 'boats'"):
         list_profiles("boats")
+
+
+def test_failsafe_parameters_follow_the_profile() -> None:
+    px4 = load_drone_profile("generic_px4_quad")
+    assert failsafe_parameters(px4) == {"NAV_DLL_ACT": 2.0, "COM_LOW_BAT_ACT": 3.0, "BAT_CRIT_THR": 0.25}
+    ardu = load_drone_profile("generic_ardupilot_quad")
+    params = failsafe_parameters(ardu, battery_capacity_mah=5200)
+    assert params == {"FS_GCS_ENABLE": 1.0, "BATT_FS_LOW_ACT": 2.0, "BATT_LOW_MAH": 1300}
+    no_link_rtl = ardu.model_copy(update={"rtl_on_link_loss": False})
+    assert failsafe_parameters(no_link_rtl, battery_capacity_mah=5200)["FS_GCS_ENABLE"] == 0.0
+    with pytest.raises(FailsafeError, match=r"generic_ardupilot_quad: .*give BATT_CAPACITY"):
+        failsafe_parameters(ardu)
+    with pytest.raises(FailsafeError, match=r"dji_matrice_30t: dji failsafes are set in the vendor app"):
+        failsafe_parameters(load_drone_profile("dji_matrice_30t"))
