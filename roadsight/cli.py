@@ -36,6 +36,10 @@ sim_app = typer.Typer(
 app.add_typer(sim_app, name="sim")
 dataset_app = typer.Typer(help="Labelled data sets: convert public formats to YOLO with the taxonomy.")
 app.add_typer(dataset_app, name="dataset")
+evidence_app = typer.Typer(help="Tamper-evident evidence packets (signed with the site's Ed25519 key).")
+app.add_typer(evidence_app, name="evidence")
+users_app = typer.Typer(help="Local accounts: field_crew, road_manager, enforcement, admin.")
+app.add_typer(users_app, name="users")
 
 # Messages go to stderr and never wrap (a wrapped path is hard to copy); results
 # go to stdout, wide enough for tables when piped.
@@ -637,6 +641,120 @@ def sink(
         f"[green]stopped[/]: {counters.written} events written, {counters.duplicates} already there, "
         f"{counters.dead_lettered} dead-lettered"
     )
+
+
+StoreOption = Annotated[Path, typer.Option(help="The event store whose cases, users and evidence to use.")]
+UserOption = Annotated[
+    str, typer.Option(help="Your account (password from $ROADSIGHT_PASSWORD or a prompt).")
+]
+
+
+def _login(store: Path, name: str) -> Any:
+    from dashboard.roles import authenticate, users_path_for
+
+    password = os.environ.get("ROADSIGHT_PASSWORD") or typer.prompt(f"Password for {name}", hide_input=True)
+    return authenticate(users_path_for(store), name, password)
+
+
+def _site_key(store: Path) -> Path:
+    return store.parent / "site_key.pem"
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    role: Annotated[str, typer.Option(help="field_crew, road_manager, enforcement or admin.")],
+    store: StoreOption = Path("data/roadsight.gpkg"),
+) -> None:
+    """Add a local account (password hashed with scrypt; from $ROADSIGHT_PASSWORD or a prompt)."""
+    from dashboard.roles import AccountBook, users_path_for
+
+    password = os.environ.get("ROADSIGHT_PASSWORD") or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    with AccountBook(users_path_for(store)) as accounts:
+        user = accounts.add_user(name, role, password)
+    console.print(f"[green]added[/] {user.name} ({user.role}) to {users_path_for(store)}")
+
+
+@evidence_app.command("keygen")
+def evidence_keygen(store: StoreOption = Path("data/roadsight.gpkg")) -> None:
+    """Create the site's Ed25519 signing key (private key readable by its owner only)."""
+    from dashboard.evidence_packet import generate_site_key
+
+    keys = generate_site_key(_site_key(store))
+    console.print(f"[green]site key[/]: {keys.private} (public: {keys.public})")
+
+
+@evidence_app.command("export")
+def evidence_export(
+    case_id: Annotated[str, typer.Argument(help="Case id (from the case book).")],
+    out: Annotated[Path, typer.Option(help="The packet to write (.zip).")],
+    user: UserOption,
+    store: StoreOption = Path("data/roadsight.gpkg"),
+) -> None:
+    """Export a case's signed evidence packet: original frames, case, GeoJSON, events, manifest."""
+    from dashboard.evidence_packet import EvidencePacketError, export_evidence_packet
+    from dashboard.roles import AuthError, PermissionDenied
+
+    try:
+        path = export_evidence_packet(
+            case_id,
+            user=_login(store, user),
+            cases_path=store.with_suffix(".cases.gpkg"),
+            events_store=store,
+            evidence_root=store.with_suffix(".evidence"),
+            out_zip=out,
+            signing_key=_site_key(store),
+        )
+    except (EvidencePacketError, AuthError, PermissionDenied) as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"[green]evidence packet[/]: {path}")
+
+
+@evidence_app.command("verify")
+def evidence_verify(
+    packet: Annotated[Path, typer.Argument(help="The packet (.zip).")],
+    public_key: Annotated[Path, typer.Option(help="The site's public key (PEM).")],
+) -> None:
+    """Check a packet: intact, or exactly which file or manifest field was altered."""
+    from dashboard.evidence_packet import verify_evidence_packet
+
+    report = verify_evidence_packet(_require_file(packet, "packet"), _require_file(public_key, "public key"))
+    out.print(report.summary(), highlight=False)
+    if report.compliance is not None and report.compliance.get("applicable"):
+        out.print(f"GA/T 832-2014: {report.compliance.get('overall')}")
+    raise typer.Exit(0 if report.intact else 1)
+
+
+@app.command("review")
+def review(
+    case_id: Annotated[str, typer.Argument(help="Case id.")],
+    to: Annotated[str, typer.Option(help="confirmed, rejected, dispatched, fixed, verified or new.")],
+    comment: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    user: UserOption,
+    assignee: Annotated[str | None, typer.Option(help="Who repairs it (when dispatching).")] = None,
+    store: StoreOption = Path("data/roadsight.gpkg"),
+) -> None:
+    """Move a case through review (role checked; every action appended to the audit log)."""
+    from dashboard.review import ReviewError, review_case, review_path_for
+    from dashboard.roles import AuthError, PermissionDenied
+
+    try:
+        entry = review_case(
+            case_id,
+            to,
+            user=_login(store, user),
+            comment=comment,
+            cases_path=store.with_suffix(".cases.gpkg"),
+            review_path=review_path_for(store),
+            assignee=assignee,
+        )
+    except (ReviewError, AuthError, PermissionDenied) as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"[green]{case_id}[/]: {entry}")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
