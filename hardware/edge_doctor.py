@@ -18,31 +18,18 @@ import re
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from capture.gst_registry import ELEMENT_PACKAGES, element_installed
 from detect.errors import DetectError
 from detect.tensorrt_backend import import_tensorrt, read_engine_file
+from hardware.checks import Check
 from hardware.device_profiles import EdgeProfile
 
 # What every live pipeline needs besides the profile's decoder (RTSP in, frames out).
 PIPELINE_ELEMENTS = ("rtspsrc", "rtph264depay", "h264parse", "videoconvert", "appsink")
 MAX_CLOCK_OFFSET_S = 1.0
 _COMMAND_TIMEOUT_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One doctor finding: ``ok`` True (pass), False (fail) or None (unknown: a warning)."""
-
-    name: str
-    ok: bool | None
-    detail: str
-
-    @property
-    def status(self) -> str:
-        return {True: "PASS", False: "FAIL", None: "WARN"}[self.ok]
 
 
 def run_doctor(

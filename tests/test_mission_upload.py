@@ -1,4 +1,4 @@
-"""A planned road mission goes up to the simulator's MAVLink vehicle through DroneKit and comes back equal."""
+"""DroneKit against the simulator's MAVLink vehicle: mission upload/download round trip, pre-flight checks."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 from fixtures_capture import MissionTruth, free_port, write_mission
 from pymavlink import mavutil
 
+from hardware.device_profiles import load_drone_profile
 from hardware.mission_upload import FLOAT32_DEGREE_TOLERANCE, download_mission, same_mission, upload_mission
 from hardware.missions import plan_road_mission
+from hardware.preflight import preflight_checks
 from hardware.profiles import load_camera_profile
 from hardware.sim.mavlink_vehicle import MavlinkVehicle
 
@@ -93,3 +95,19 @@ def test_raw_pymavlink_download_of_items_as_int(sim_vehicle: tuple[MavlinkVehicl
         assert ack is not None and ack.type == mav.MAV_MISSION_INVALID_SEQUENCE
     finally:
         gcs.close()
+
+
+def test_preflight_checks_against_the_simulator(sim_vehicle: tuple[MavlinkVehicle, int]) -> None:
+    _, port = sim_vehicle
+    vehicle = dronekit.connect(f"udp:127.0.0.1:{port}", wait_ready=True, timeout=30, heartbeat_timeout=30)
+    try:
+        checks = {c.name: c for c in preflight_checks(vehicle, load_drone_profile("generic_ardupilot_quad"))}
+    finally:
+        vehicle.close()
+    assert checks["gps fix"].ok is True and "3D fix" in checks["gps fix"].detail
+    assert checks["satellites"].ok is True and checks["satellites"].detail == "14 visible, need 10"
+    assert checks["home"].ok is True and f"lat {TRUTH.lat0:.5f}" in checks["home"].detail  # float32 degrees
+    assert checks["mode"].ok is True and checks["mode"].detail.startswith("GUIDED")
+    # The simulator's telemetry has no SYS_STATUS: an unknown battery fails, it never passes.
+    assert checks["battery"].ok is False
+    assert checks["battery"].detail == "unknown: vehicle reports no battery level (need 75 %)"
