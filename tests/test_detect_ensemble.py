@@ -113,7 +113,8 @@ def test_coco_model_needs_every_class_mapped_or_explicitly_ignored(yolov5n_coco_
 
 @pytest.mark.skipif(not STARTER.is_file(), reason="starter model missing")
 def test_starter_and_coco_models_together_on_real_photos(yolov5n_coco_onnx: Path) -> None:
-    real = sorted((SHARED / "data/road-damage-real/images").glob("*.jpg"))[:6]
+    # Enough photos that the two models together find something whatever the starter's training.
+    real = sorted((SHARED / "data/road-damage-real/images").glob("*.jpg"))[:40]
     if not real:
         pytest.skip("real road photos not found in ../shared")
     frames = [np.asarray(cv2.imread(str(p))) for p in real]

@@ -36,7 +36,11 @@ def test_a_second_pass_updates_the_cases_of_the_first(drone_mission: Path, tmp_p
     assert isinstance(cases, dict)
     path = Path(cases["path"])
     assert path == tmp_path / "events.cases.gpkg" and path.is_file()
-    assert cases["new"] == cases["cases_total"] == first["events"]
+    # Every case is new on the first pass; a track split in two within the pass is one case.
+    assert (
+        cases["new"] == cases["cases_total"]
+        and 0.9 * first["events"] <= cases["cases_total"] <= first["events"]
+    )
     assert cases["frames_covered"] == first["frames_processed"]  # every processed frame has a footprint
     coverage = pyogrio.read_dataframe(path, layer="coverage")
     assert len(coverage) == first["frames_processed"] and coverage.crs.to_epsg() == 4326
