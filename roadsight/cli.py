@@ -40,6 +40,12 @@ evidence_app = typer.Typer(help="Tamper-evident evidence packets (signed with th
 app.add_typer(evidence_app, name="evidence")
 users_app = typer.Typer(help="Local accounts: field_crew, road_manager, enforcement, admin.")
 app.add_typer(users_app, name="users")
+profiles_app = typer.Typer(help="Device profiles (cameras, drones, vehicle rigs, edge computers) as data.")
+app.add_typer(profiles_app, name="profiles")
+mission_app = typer.Typer(help="Drone inspection missions along roads.")
+app.add_typer(mission_app, name="mission")
+edge_app = typer.Typer(help="The edge computer: what it has and what it lacks.")
+app.add_typer(edge_app, name="edge")
 
 # Messages go to stderr and never wrap (a wrapped path is hard to copy); results
 # go to stdout, wide enough for tables when piped.
@@ -755,6 +761,87 @@ def review(
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     console.print(f"[green]{case_id}[/]: {entry}")
+
+
+@profiles_app.command("list")
+def profiles_list(
+    kind: Annotated[str | None, typer.Argument(help="cameras, drones, vehicles or edge.")] = None,
+) -> None:
+    """List the bundled profiles."""
+    from hardware.device_profiles import PROFILE_KINDS, list_profiles
+
+    for k in (kind,) if kind else PROFILE_KINDS:
+        out.print(f"{k}: {', '.join(list_profiles(k))}")
+
+
+@profiles_app.command("show")
+def profiles_show(
+    kind: Annotated[str, typer.Argument(help="cameras, drones, vehicles or edge.")],
+    name: Annotated[str, typer.Argument(help="Profile name or YAML path.")],
+) -> None:
+    """Show one profile, validated."""
+    import yaml
+
+    from hardware.device_profiles import load_profile
+
+    out.print(
+        yaml.safe_dump(load_profile(kind, name).model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    )
+
+
+@mission_app.command("plan")
+def mission_plan(
+    road: Annotated[Path, typer.Argument(help="GeoJSON with the road LineString (and keep-out Polygons).")],
+    drone: Annotated[str, typer.Option(help="Drone profile (its camera, speed, endurance).")],
+    out: Annotated[Path, typer.Option(help="QGroundControl .plan to write.")],
+    alt: Annotated[float, typer.Option(help="Altitude above take-off, m.")] = 40.0,
+    speed: Annotated[float, typer.Option(help="Ground speed, m/s.")] = 8.0,
+    overlap: Annotated[float, typer.Option(help="Forward overlap, 0..1.")] = 0.7,
+    side_overlap: Annotated[float, typer.Option(help="Side overlap between passes, 0..1.")] = 0.6,
+    lanes: Annotated[int, typer.Option(help="Lanes to cover (3.5 m each).")] = 2,
+    both_directions: Annotated[bool, typer.Option(help="Fly every pass out and back.")] = False,
+) -> None:
+    """Plan a road inspection: passes, trigger spacing from the footprint, keep-out zones respected."""
+    from hardware import load_camera_profile
+    from hardware.device_profiles import load_drone_profile
+    from hardware.missions import plan_road_mission, read_road_geojson
+
+    line, zones = read_road_geojson(_require_file(road, "road"))
+    profile = load_drone_profile(drone)
+    plan = plan_road_mission(
+        line,
+        camera=load_camera_profile(profile.camera),
+        altitude_m=alt,
+        speed_mps=speed,
+        forward_overlap=overlap,
+        side_overlap=side_overlap,
+        lanes=lanes,
+        both_directions=both_directions,
+        keep_out=zones,
+        drone=profile,
+    )
+    plan.write_qgc_plan(out)
+    console.print(
+        f"[green]mission[/]: {len(plan.passes)} passes, {sum(plan.pass_lengths_m):.0f} m, "
+        f"a photo every {plan.coverage.trigger_spacing_m:.2f} m, {plan.duration_s / 60:.1f} min -> {out}"
+    )
+
+
+@edge_app.command("doctor")
+def edge_doctor(
+    profile: Annotated[str, typer.Option(help="Edge profile (decoder, TensorRT precision, batch).")],
+    model: Annotated[Path | None, typer.Option(help="Model the edge will run (.onnx or .engine).")] = None,
+    spool: Annotated[Path, typer.Option(help="Where the Kafka spool lives.")] = Path("data"),
+    broker: Annotated[str | None, typer.Option(help="Kafka bootstrap to reach.")] = None,
+) -> None:
+    """Check GStreamer elements, decoder, GPU, TensorRT engine, spool disk, clock sync and the broker."""
+    from hardware.device_profiles import load_edge_profile
+    from hardware.edge_doctor import run_doctor
+
+    checks = run_doctor(load_edge_profile(profile), model=model, spool_dir=spool, broker=broker)
+    for check in checks:
+        out.print(check.line(), highlight=False)
+    raise typer.Exit(1 if any(c.ok is False for c in checks) else 0)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
