@@ -63,9 +63,7 @@ def test_write_is_idempotent_and_counts_new_rows(store_uri: str) -> None:
 def test_read_round_trip_and_class_filter(store_uri: str) -> None:
     events = small_events()
     events[0] = make_event(0, with_footprint=False)
-    events[2] = replace(
-        events[2], evidence=(EvidenceRef("s3://bucket/ab/cd.jpg", "cd" * 32, "image/png"),)
-    )
+    events[2] = replace(events[2], evidence=(EvidenceRef("s3://bucket/ab/cd.jpg", "cd" * 32, "image/png"),))
     with open_store(store_uri) as store:
         store.write(events)
         gdf = store.read()
@@ -165,8 +163,7 @@ def test_postgis_table_has_typed_geometries_and_gist_indexes(postgis_url: str) -
         ).fetchall()
         assert columns == [("footprint", "POLYGON", 4326), ("geom", "POINT", 4326)]
         indexes = {
-            row[0]
-            for row in conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'geo_events'")
+            row[0] for row in conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'geo_events'")
         }
         assert any("USING gist (geom)" in i for i in indexes)
         assert any("USING gist (footprint)" in i for i in indexes)
