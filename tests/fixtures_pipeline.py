@@ -60,3 +60,9 @@ def drone_mission() -> Path:
 def drone_quick_mission() -> Path:
     """A small drone mission (640x360, 10 fps, 6 s) for live-serving tests."""
     return cached_mission("drone_quick", 0)
+
+
+@pytest.fixture(scope="session")
+def vehicle_mission() -> Path:
+    """The bundled patrol-vehicle sample (forward dashcam at 60 km/h, 1080p30, 20 s, NMEA)."""
+    return cached_mission("vehicle_sample", 0)

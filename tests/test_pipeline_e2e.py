@@ -144,3 +144,18 @@ def test_every_event_points_at_its_frame_in_the_evidence_store(drone_run: Missio
         (ref,) = evidence_from_json(text)
         data = evidence.get(ref)  # verifies the hash
         assert hashlib.sha256(data).hexdigest() == ref.sha256 and data[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_vehicle_sample_one_event_per_object(vehicle_mission: Path, tmp_path: Path) -> None:
+    """The patrol-vehicle sample (forward dashcam, NMEA): tracking keeps events per object <= 1.1."""
+    store = tmp_path / "vehicle.gpkg"
+    m = vehicle_mission
+    roadsight(
+        "run", "--source", str(m / "video.mp4"), "--telemetry", str(m / "telemetry.nmea"),
+        "--camera", "vehicle_dashcam_1080p", "--mission-id", "vehicle_sample", "--store", str(store),
+    )  # fmt: skip
+    report = json.loads(
+        roadsight("eval", "--mission", str(vehicle_mission), "--store", str(store), "--json").stdout
+    )
+    assert report["matched_objects"] >= 0.4 * report["objects"], report
+    assert report["events_per_object"] <= 1.1, report
