@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from net_helpers import free_port, wait_for_tcp
+from net_helpers import free_port, serve_mission_process
 
 from stream import GeoPackageStore
 
@@ -24,17 +24,8 @@ from stream import GeoPackageStore
 def test_rtsp_and_live_mavlink_through_the_pipeline(drone_quick_mission: Path, tmp_path: Path) -> None:
     rtsp_port, mav_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     store = tmp_path / "live.gpkg"
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "roadsight", "sim", "serve", str(drone_quick_mission),
-            "--rtsp-port", str(rtsp_port), "--mavlink", f"udpout:127.0.0.1:{mav_port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    server = serve_mission_process(drone_quick_mission, rtsp_port, mav_port)
     try:
-        wait_for_tcp(rtsp_port, timeout_s=60, what="RTSP")
         run = subprocess.run(
             [
                 sys.executable, "-m", "roadsight", "run",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from net_helpers import free_port, wait_for_tcp
+from net_helpers import free_port, serve_mission_process
 
 from stream import GeoPackageStore
 
@@ -59,17 +59,8 @@ def test_rtsp_and_file_sources_in_one_process(drone_quick_mission: Path, tmp_pat
         ),
         encoding="utf-8",
     )
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "roadsight", "sim", "serve", str(drone_quick_mission),
-            "--rtsp-port", str(rtsp_port), "--mavlink", f"udpout:127.0.0.1:{mav_port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    server = serve_mission_process(drone_quick_mission, rtsp_port, mav_port)
     try:
-        wait_for_tcp(rtsp_port, timeout_s=60, what="RTSP")
         run = _run(config)
     finally:
         server.terminate()
