@@ -359,7 +359,10 @@ def georeference_frames(
     counts = np.array([len(d) for d in dets], np.intp)
     n = int(counts.sum())
     poses = CameraPoses.from_poses(
-        [df.frame.pose for df in frames], camera, [df.frame.time_utc for df in frames]
+        [df.frame.pose for df in frames],
+        camera,
+        [df.frame.time_utc for df in frames],
+        attitude_sigma_deg=attitude_sigma_deg,
     )
 
     def cat(name: str, width: int = 0) -> np.ndarray:

@@ -183,3 +183,11 @@ def test_frame_footprint_nadir_area_and_oblique_and_unlocated():
 
 def test_bench_reports_detections_per_second():
     assert bench_georeference(200) > 0
+
+
+def test_attitude_sigma_reaches_the_accuracy_estimate():
+    """A worse attitude estimate makes an off-centre pin less accurate (it was once ignored)."""
+    frame = detected_frame(nadir_pose(30.0), [[850, 650, 900, 700]], [POTHOLE])
+    (tight,) = georeference([frame], pinhole(), mission_id="m1", attitude_sigma_deg=0.1)
+    (loose,) = georeference([frame], pinhole(), mission_id="m1", attitude_sigma_deg=3.0)
+    assert loose.accuracy_m > tight.accuracy_m + 0.5
