@@ -702,14 +702,15 @@ def evidence_export(
     """Export a case's signed evidence packet: original frames, case, GeoJSON, events, manifest."""
     from dashboard.evidence_packet import EvidencePacketError, export_evidence_packet
     from dashboard.roles import AuthError, PermissionDenied
+    from roadsight.config import beside_store
 
     try:
         path = export_evidence_packet(
             case_id,
             user=_login(store, user),
-            cases_path=store.with_suffix(".cases.gpkg"),
+            cases_path=beside_store(store, ".cases.gpkg"),
             events_store=store,
-            evidence_root=store.with_suffix(".evidence"),
+            evidence_root=beside_store(store, ".evidence"),
             out_zip=out,
             signing_key=_site_key(store),
         )
@@ -746,6 +747,7 @@ def review(
     """Move a case through review (role checked; every action appended to the audit log)."""
     from dashboard.review import ReviewError, review_case, review_path_for
     from dashboard.roles import AuthError, PermissionDenied
+    from roadsight.config import beside_store
 
     try:
         entry = review_case(
@@ -753,7 +755,7 @@ def review(
             to,
             user=_login(store, user),
             comment=comment,
-            cases_path=store.with_suffix(".cases.gpkg"),
+            cases_path=beside_store(store, ".cases.gpkg"),
             review_path=review_path_for(store),
             assignee=assignee,
         )

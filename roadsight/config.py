@@ -316,26 +316,15 @@ class PipelineConfig(_Section):
 
     @property
     def spool_path(self) -> Path:
-        if self.kafka.spool is not None:
-            return self.kafka.spool
-        store = self.store_path
-        return (
-            store.with_suffix(".spool.sqlite") if store is not None else Path("data/roadsight.spool.sqlite")
-        )
+        return self.kafka.spool or beside_store(self.store, ".spool.sqlite")
 
     @property
     def evidence_uri(self) -> str:
-        if self.evidence.uri is not None:
-            return self.evidence.uri
-        store = self.store_path
-        return str(store.with_suffix(".evidence") if store is not None else Path("data/roadsight.evidence"))
+        return self.evidence.uri or str(beside_store(self.store, ".evidence"))
 
     @property
     def cases_path(self) -> Path:
-        if self.cases.path is not None:
-            return self.cases.path
-        store = self.store_path
-        return store.with_suffix(".cases.gpkg") if store is not None else Path("data/roadsight.cases.gpkg")
+        return self.cases.path or beside_store(self.store, ".cases.gpkg")
 
     def streams(self) -> list[SourceConfig]:
         """The cameras to run, with every default filled in."""
@@ -366,6 +355,15 @@ class PipelineConfig(_Section):
             )
             for i, s in enumerate(self.sources)
         ]
+
+
+def beside_store(store: str | Path, suffix: str) -> Path:
+    """``<store path>`` with ``suffix`` (cases, spool, evidence, users live beside the event store);
+    ``data/roadsight<suffix>`` when the store is a database URL."""
+    text = str(store)
+    if text.startswith(("postgresql://", "postgres://")):
+        return Path("data") / f"roadsight{suffix}"
+    return Path(text.removeprefix("sqlite://")).with_suffix(suffix)
 
 
 def _format_error(path: Path | str, exc: ValidationError) -> str:
