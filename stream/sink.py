@@ -141,6 +141,7 @@ class _Assignment(ConsumerRebalanceListener):
         self.counters = counters
         self.finish = finish
         self.changed_at = time.monotonic()
+        self.joined = False  # the first assignment (possibly empty) has arrived
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
@@ -148,6 +149,7 @@ class _Assignment(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self.changed_at = time.monotonic()
+        self.joined = True
         self.counters.assigned = sorted(tp.partition for tp in assigned)
         self.counters.lag = {p: n for p, n in self.counters.lag.items() if p in self.counters.assigned}
         log.info("partitions assigned: %s", self.counters.assigned)
@@ -196,6 +198,7 @@ class EventSink:
         self.batch_size = batch_size
         self.max_message_bytes = max_message_bytes
         self.retry_backoff_s = retry_backoff_s
+        self.session_timeout_s = session_timeout_ms / 1000
         self._retry_wait = retry_backoff_s
         self._stop = threading.Event()
         self.counters = SinkCounters()
@@ -410,8 +413,13 @@ class EventSink:
     ) -> SinkCounters:
         """Consume until ``stop_event`` is set, ``max_messages`` records were consumed,
         or nothing arrived for ``idle_exit_s`` (counted from the last record or the
-        last partition assignment, whichever is later, so joining the group is not
-        idleness); a batch in progress always finishes."""
+        last partition assignment, whichever is later); a batch in progress always
+        finishes.
+
+        Joining the group is not idleness: when a member died without leaving (a
+        SIGKILL, a power cut), the coordinator holds the rebalance until that member's
+        session times out, so until the first assignment arrives the wait allowed is
+        ``idle_exit_s`` plus two session timeouts."""
         stop = self._stop = stop_event or self._stop
         last_record = time.monotonic()
         while not stop.is_set():
@@ -420,15 +428,17 @@ class EventSink:
                 break
             if self.poll_once(poll_timeout_s, remaining):
                 last_record = time.monotonic()
-            elif (
-                idle_exit_s is not None
-                and time.monotonic() - max(last_record, self._assignment.changed_at) >= idle_exit_s
-            ):
+            elif idle_exit_s is not None and self._idle_for(last_record) >= idle_exit_s:
                 log.info("nothing new for %.1f s: stopping", idle_exit_s)
                 break
         self.flush()
         self.update_lag()
         return self.counters
+
+    def _idle_for(self, last_record: float) -> float:
+        """Seconds of idleness, not counting a group join still within its timeouts."""
+        idle = time.monotonic() - max(last_record, self._assignment.changed_at)
+        return idle if self._assignment.joined else idle - 2 * self.session_timeout_s
 
     def register_metrics(self, registry: MetricsRegistry, prefix: str = "roadsight_sink") -> None:
         """Expose the counters, consumer lag and store health (read at every scrape)."""
