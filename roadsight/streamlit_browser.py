@@ -1,0 +1,383 @@
+"""A real ``streamlit run`` server in a subprocess, driven by headless Debian Chromium over Selenium.
+
+Used by the browser test (tests/test_dashboard_browser.py) and the first-paint
+benchmark (:mod:`roadsight.bench_dashboard`). Chromium and its driver come from
+the Debian packages ``chromium`` and ``chromium-driver``; the driver path is
+given explicitly so Selenium Manager never tries to download anything.
+
+Streamlit widgets are React components whose inputs carry their label as
+``aria-label`` (text inputs, text areas, and the combobox input of a
+selectbox/multiselect): a selectbox is driven by typing into that input and
+pressing Enter; a button is found by its text. Every wait is an explicit poll
+with a generous timeout (a loaded 2-core CI machine can take tens of seconds
+per rerun); nothing relies on sleeping.
+
+Example:
+    >>> args = ["--store", "events.gpkg"]
+    >>> with streamlit_server(APP, args, log_path=Path("st.log")) as server:  # doctest: +SKIP
+    ...     with chromium_driver() as driver:
+    ...         driver.get(server.url)
+    ...         wait_for_text(driver, r"Showing (\\d+) of (\\d+)")
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image
+from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
+from selenium.webdriver.chrome.options import Options as ChromeOptions
+from selenium.webdriver.chrome.service import Service as ChromeService
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM = Path(os.environ.get("ROADSIGHT_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("ROADSIGHT_CHROMEDRIVER", "/usr/bin/chromedriver"))
+DEFAULT_WAIT_S = 120.0  # one Streamlit rerun of a 10,000-case page on a busy 2-core machine
+# Streamlit marks the app as busy with this element while a script run is in progress.
+_RUNNING = '[data-testid="stStatusWidget"]'
+T = TypeVar("T")
+
+
+class BrowserError(RuntimeError):
+    """Chromium, its driver or the Streamlit server is missing or did not come up."""
+
+
+@dataclass
+class StreamlitServer:
+    url: str  # http://127.0.0.1:PORT
+    process: subprocess.Popen[bytes]
+    log_path: Path  # the server's stdout and stderr
+
+    def log_tail(self, n_chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n_chars:]
+        except OSError as err:
+            return f"(no server log: {err})"
+
+
+def unused_tcp_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _health_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as resp:
+            return bool(resp.status == 200 and resp.read().strip() == b"ok")
+    except OSError:
+        return False
+
+
+@contextmanager
+def streamlit_server(
+    app: Path,
+    app_args: Sequence[str],
+    *,
+    log_path: Path,
+    port: int | None = None,
+    timeout_s: float = DEFAULT_WAIT_S,
+) -> Iterator[StreamlitServer]:
+    """``streamlit run APP -- APP_ARGS`` on 127.0.0.1; yields once ``/_stcore/health`` answers ``ok``.
+
+    The server is terminated (then killed) on exit, also when the body fails.
+    """
+    port = port or unused_tcp_port()
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--", *app_args,
+    ]  # fmt: skip
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        # The log goes to a file, not a pipe: a full pipe would block the server.
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    server = StreamlitServer(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not _health_ok(server.url):
+            if process.poll() is not None:
+                raise BrowserError(f"streamlit exited with {process.returncode}:\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                raise BrowserError(f"streamlit not healthy after {timeout_s} s:\n{server.log_tail()}")
+            time.sleep(0.3)  # polling interval, not a correctness wait
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def chromium_driver(
+    *, width: int = 1600, height: int = 1100, log_path: Path | None = None
+) -> Iterator[WebDriver]:
+    """Headless Debian Chromium with WebGL (SwiftShader, so deck.gl draws without a GPU); quit on exit."""
+    for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not binary.is_file():
+            raise BrowserError(f"{binary} not found: apt-get install -y {package}")
+    options = ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
+        # WebGL on the CPU: deck.gl needs it; Chromium asks for this opt-in since version 137.
+        "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
+        "--no-first-run", "--disable-extensions", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--lang=en-US",
+    ):  # fmt: skip
+        options.add_argument(arg)
+    # An explicit driver path: Selenium Manager is skipped and never downloads a driver.
+    service = ChromeService(executable_path=str(CHROMEDRIVER), log_output=str(log_path) if log_path else None)
+    try:
+        driver = webdriver.Chrome(service=service, options=options)
+    except WebDriverException as err:
+        raise BrowserError(f"chromium did not start: {err.msg}") from err
+    try:
+        driver.set_page_load_timeout(DEFAULT_WAIT_S)
+        driver.set_script_timeout(DEFAULT_WAIT_S)
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_until(
+    driver: WebDriver,
+    condition: Callable[[WebDriver], T | bool | None],
+    what: str,
+    timeout_s: float = DEFAULT_WAIT_S,
+) -> T:
+    """Poll ``condition(driver)`` until it is truthy; a clear error naming ``what`` on timeout."""
+    wait = WebDriverWait(
+        driver, timeout_s, poll_frequency=0.25, ignored_exceptions=(StaleElementReferenceException,)
+    )
+    try:
+        return wait.until(condition)  # type: ignore[return-value]
+    except TimeoutException as err:
+        raise TimeoutException(f"after {timeout_s} s still waiting for {what}") from err
+
+
+def page_text(driver: WebDriver) -> str:
+    try:
+        return str(driver.find_element(By.TAG_NAME, "body").text)
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def app_idle(driver: WebDriver) -> bool:
+    """True while Streamlit runs no script (the 'Running...' status widget is gone)."""
+    return not driver.find_elements(By.CSS_SELECTOR, _RUNNING)
+
+
+def wait_for_text(
+    driver: WebDriver,
+    pattern: str,
+    accept: Callable[[re.Match[str]], bool] = bool,
+    timeout_s: float = DEFAULT_WAIT_S,
+) -> re.Match[str]:
+    """The first match of the regex ``pattern`` in the visible page text that ``accept`` takes, once the
+    app is idle. ``accept`` is how to wait for a *change* (a new count after a filter), since the old
+    text stays on screen until the rerun ends."""
+
+    def found(d: WebDriver) -> re.Match[str] | None:
+        if not app_idle(d):
+            return None
+        match = re.search(pattern, page_text(d))
+        return match if match is not None and accept(match) else None
+
+    return wait_until(driver, found, f"text /{pattern}/", timeout_s)
+
+
+def _xpath_literal(text: str) -> str:
+    return f"'{text}'" if "'" not in text else f'"{text}"'
+
+
+def input_by_label(driver: WebDriver, label: str, timeout_s: float = DEFAULT_WAIT_S) -> WebElement:
+    """A text/number/password ``<input>`` or ``<textarea>`` whose ``aria-label`` is ``label``."""
+    css = f'input[aria-label="{label}"], textarea[aria-label="{label}"]'
+    return wait_until(
+        driver,
+        lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()), None),
+        f"input labelled {label!r}",
+        timeout_s,
+    )
+
+
+def type_into(driver: WebDriver, label: str, text: str, *, submit: bool = False) -> None:
+    """Replace the content of the input labelled ``label`` with ``text``; Enter if ``submit``."""
+    box = input_by_label(driver, label)
+    box.click()
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.DELETE)
+    box.send_keys(text + (Keys.ENTER if submit else ""))
+
+
+def button(driver: WebDriver, text: str, timeout_s: float = DEFAULT_WAIT_S) -> WebElement:
+    """A visible, enabled ``<button>`` whose text is ``text``."""
+    xpath = f"//button[normalize-space(.)={_xpath_literal(text)}]"
+    return wait_until(
+        driver,
+        lambda d: next(
+            (b for b in d.find_elements(By.XPATH, xpath) if b.is_displayed() and b.is_enabled()), None
+        ),
+        f"button {text!r}",
+        timeout_s,
+    )
+
+
+def click_button(driver: WebDriver, text: str, timeout_s: float = DEFAULT_WAIT_S) -> None:
+    button(driver, text, timeout_s).click()
+
+
+def choose_option(driver: WebDriver, label: str, option: str, timeout_s: float = DEFAULT_WAIT_S) -> None:
+    """Pick ``option`` in the selectbox/multiselect labelled ``label``: type it, wait for the list, Enter.
+
+    The option list filters as you type and Enter takes the first remaining option,
+    so ``option`` must be text that puts the intended option first.
+    """
+    combo = input_by_label(driver, label, timeout_s)
+    combo.click()
+    combo.send_keys(option)
+    wait_until(
+        driver,
+        lambda d: any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, '[role="option"]')),
+        f"options of {label!r} after typing {option!r}",
+        timeout_s,
+    )
+    combo.send_keys(Keys.ENTER)
+    combo.send_keys(Keys.ESCAPE)  # close the list so it does not cover what comes next
+
+
+def clear_multiselect(driver: WebDriver, label: str, timeout_s: float = DEFAULT_WAIT_S) -> None:
+    """Remove every chosen value of the multiselect labelled ``label`` (its 'Clear all' button)."""
+    combo = input_by_label(driver, label, timeout_s)
+    widget = combo.find_element(
+        By.XPATH, "./ancestor::div[@data-testid][starts-with(@data-testid,'stMulti')][1]"
+    )
+    clear = widget.find_elements(By.CSS_SELECTOR, 'button[aria-label="Clear all"]')
+    if clear:
+        clear[0].click()
+
+
+# --- the roadsight dashboard's own words (login form, case counts) ---------------------------------
+
+SHOWING = r"Showing ([\d,]+) of ([\d,]+) cases"
+
+
+def showing_counts(
+    driver: WebDriver,
+    accept: Callable[[int, int], bool] = lambda n, m: True,
+    timeout_s: float = DEFAULT_WAIT_S,
+) -> tuple[int, int]:
+    """(shown, total) from the map's "Showing N of M cases", once ``accept(shown, total)`` holds."""
+
+    def counts(match: re.Match[str]) -> tuple[int, int]:
+        return int(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))
+
+    return counts(wait_for_text(driver, SHOWING, lambda m: accept(*counts(m)), timeout_s))
+
+
+def log_in(driver: WebDriver, username: str, password: str) -> None:
+    """Fill the dashboard's login form and press "Log in"."""
+    type_into(driver, "Username", username)
+    type_into(driver, "Password", password)
+    click_button(driver, "Log in")
+
+
+# Records every instanced WebGL2 draw on deck.gl's canvas with its instance count, timed with
+# performance.now() (ms since the document's navigation started). Instanced draws are how
+# deck.gl draws layer data (one instance per point, hexagon, path...), so the first one with
+# instances > 0 is the moment data reaches the screen. Capped: hover redraws would grow it.
+_DECK_DRAW_RECORDER = """
+(() => {
+  if (window.__deckDraws) return;
+  window.__deckDraws = [];
+  const record = (gl, instances) => {
+    if (instances > 0 && gl.canvas && gl.canvas.id === 'deckgl-overlay' && window.__deckDraws.length < 5000)
+      window.__deckDraws.push([performance.now(), instances]);
+  };
+  const proto = WebGL2RenderingContext.prototype;
+  for (const [name, countArg] of [['drawArraysInstanced', 3], ['drawElementsInstanced', 4]]) {
+    const original = proto[name];
+    proto[name] = function (...args) { record(this, args[countArg]); return original.apply(this, args); };
+  }
+})();
+"""
+
+
+def record_deck_draws(driver: WebDriver) -> None:
+    """From the next navigation on, every page records deck.gl's data draws (see :func:`deck_draws`)."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _DECK_DRAW_RECORDER})
+
+
+def page_clock_ms(driver: WebDriver) -> float:
+    """``performance.now()`` of the page: the clock :func:`deck_draws` uses."""
+    return float(driver.execute_script("return performance.now()"))
+
+
+def deck_draws(driver: WebDriver, since_ms: float = 0.0) -> list[tuple[float, int]]:
+    """(page time in ms, instances) of deck.gl's instanced draws after ``since_ms``."""
+    rows = driver.execute_script("return window.__deckDraws || []")
+    return [(float(t), int(n)) for t, n in rows if float(t) >= since_ms]
+
+
+def wait_for_deck_data(driver: WebDriver, since_ms: float = 0.0, timeout_s: float = DEFAULT_WAIT_S) -> float:
+    """Page time (ms) of deck.gl's first data draw after ``since_ms``; waits until there is one."""
+    draws = wait_until(driver, lambda d: deck_draws(d, since_ms), "deck.gl to draw data", timeout_s)
+    return draws[0][0]
+
+
+def colored_pixels(driver: WebDriver, element: WebElement) -> int:
+    """Pixels of ``element``'s screenshot with a strong colour (map points, hexagons): a sanity check that
+    what deck.gl drew is on screen, independent of the draw recorder."""
+    image = Image.open(io.BytesIO(element.screenshot_as_png)).convert("HSV")
+    saturation = np.asarray(image)[..., 1]
+    return int(np.count_nonzero(saturation > 100))
+
+
+def wait_for_markers(driver: WebDriver, min_pixels: int = 50, timeout_s: float = DEFAULT_WAIT_S) -> int:
+    """Wait until the map (``stDeckGlJsonChart``) shows at least ``min_pixels`` strongly coloured
+    pixels (markers, hexagons); returns their count."""
+    deck = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDeckGlJsonChart"]')
+
+    def markers(d: WebDriver) -> int:
+        pixels = colored_pixels(d, deck)
+        return pixels if pixels >= min_pixels else 0
+
+    return wait_until(driver, markers, f"{min_pixels} coloured marker pixels on the map", timeout_s)
+
+
+def save_screenshot(driver: WebDriver, directory: Path, name: str) -> Path:
+    """``directory/NAME.png`` of the whole window (the directory is created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    if not driver.save_screenshot(str(path)):
+        raise BrowserError(f"screenshot {path} could not be written")
+    return path
