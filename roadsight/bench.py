@@ -84,8 +84,13 @@ def _timed(fn: Callable[[], object], repeat: int) -> list[float]:
     return times
 
 
-def bench_model(report: BenchReport, model: Path, frame_hw: tuple[int, int], repeat: int) -> None:
-    """The bound: the model alone on a pre-made tensor, then with our pre/post-processing."""
+def bench_model(
+    report: BenchReport, model: Path, frame_hw: tuple[int, int], repeat: int
+) -> tuple[float, tuple[int, int]]:
+    """The bound: the model alone on a pre-made tensor, then with our pre/post-processing.
+
+    Returns the bound (frames/s) and the model input [height, width] it was measured at.
+    """
     from detect import OnnxDetector
     from detect.letterbox import LetterboxGeometry
 
@@ -115,6 +120,7 @@ def bench_model(report: BenchReport, model: Path, frame_hw: tuple[int, int], rep
         "frames/s",
         f"{full_ms:.0f} ms per {frame_hw[1]}x{frame_hw[0]} frame",
     )
+    return 1000 / model_ms, input_hw
 
 
 INT8_DATA_SEED = 2000  # test-range worlds the starter model never saw (it was trained on seed 1000)
@@ -391,8 +397,23 @@ def bench_sink(
         )
 
 
-def bench_pipeline(report: BenchReport, mission: Path, model: Path, work: Path) -> None:
-    """End to end on a simulated mission, every frame processed (decode to store)."""
+@dataclass(frozen=True)
+class EndToEnd:
+    """One end-to-end run on a recorded mission: the figures the peer, efficiency and load need."""
+
+    fps: float
+    frames: int
+    frame_hw: tuple[int, int]
+    scenario: str
+
+
+def bench_pipeline(report: BenchReport, mission: Path, model: Path, work: Path) -> EndToEnd:
+    """End to end on a simulated mission, every frame processed (decode to store), and its CPU share.
+
+    Sampling mode ``all``: distance-based selection would skip frames, and the peer and the
+    bound are measured on every frame.
+    """
+    from roadsight.bench_peer import process_cpu_seconds
     from roadsight.config import PipelineConfig
     from roadsight.pipeline import Pipeline
 
@@ -406,19 +427,119 @@ def bench_pipeline(report: BenchReport, mission: Path, model: Path, work: Path) 
             "camera": manifest["camera_profile"],
             "store": str(store),
             "detect": {"model": str(model)},
-            "sampling": {"max_fps": 0},
+            "sampling": {"mode": "all"},
         }
     )
-    summary = Pipeline(config).run()
+    pipeline = Pipeline(config)  # loads the model: not part of the throughput
+    cpu0 = process_cpu_seconds()
+    summary = pipeline.run()
+    cpu_percent = 100 * (process_cpu_seconds() - cpu0) / summary.seconds
     video = manifest["video"]
+    fps = summary.frames_processed / summary.seconds
+    where = f"{video['width']}x{video['height']} ({manifest['scenario']})"
     report.add(
         "end to end (decode, detect, geo, store)",
-        summary.frames_processed / summary.seconds,
+        fps,
         "frames/s",
-        f"{summary.frames_processed} frames of {video['width']}x{video['height']} ({manifest['scenario']})",
+        f"{summary.frames_processed} of {video['frame_count']} frames of {where}, sampling 'all'",
+    )
+    report.add(
+        "  CPU, end to end",
+        cpu_percent,
+        "%",
+        f"process CPU time / wall time, all threads; {os.cpu_count()} cores = {100 * (os.cpu_count() or 1)}",
     )
     for stage, ms in summary.stage_ms.items():
         report.add(f"  per frame: {stage}", ms, "ms", "mean over processed frames")
+    return EndToEnd(fps, summary.frames_processed, (video["height"], video["width"]), manifest["scenario"])
+
+
+def bench_efficiency(report: BenchReport, e2e: EndToEnd, bound_fps: float, bound_hw: tuple[int, int]) -> None:
+    """Pipeline efficiency: end-to-end frames/s over the model-only bound at the same input size."""
+    report.add(
+        "pipeline efficiency (end to end / model-only bound)",
+        e2e.fps / bound_fps,
+        "x",
+        f"{e2e.fps:.1f} / {bound_fps:.1f} frames/s, model input {bound_hw[1]}x{bound_hw[0]}, frames "
+        f"{e2e.frame_hw[1]}x{e2e.frame_hw[0]} ({e2e.scenario}); target >= 0.9x",
+    )
+
+
+def bench_peer(report: BenchReport, mission: Path, model: Path, e2e: EndToEnd) -> None:
+    """Ultralytics predict(stream=True) on the same video, model file, frames and input size."""
+    from detect import OnnxDetector
+    from roadsight.bench_peer import ultralytics_predict_stream
+    from roadsight.config import ModelConfig
+
+    defaults = ModelConfig()
+    input_hw = OnnxDetector(model)._input_hw_for([np.zeros((*e2e.frame_hw, 3), np.uint8)])
+    peer = ultralytics_predict_stream(
+        mission / "video.mp4", model, input_hw, conf=defaults.conf, iou=defaults.iou
+    )
+    same = "same frames" if peer.frames == e2e.frames else f"FRAME COUNTS DIFFER: roadsight {e2e.frames}"
+    report.add(
+        "Ultralytics YOLO.predict(stream=True)",
+        peer.fps,
+        "frames/s",
+        f"{peer.frames} frames ({same}), same ONNX file, imgsz {input_hw[1]}x{input_hw[0]},"
+        f" conf {defaults.conf}, iou {defaults.iou}; CPU {peer.cpu_percent:.0f} %",
+    )
+    report.add(
+        "roadsight / Ultralytics (headline)",
+        e2e.fps / peer.fps,
+        "x",
+        f"{e2e.fps:.1f} vs {peer.fps:.1f} frames/s end to end on the same {peer.frames} frames; target >= 2x",
+    )
+
+
+def bench_live(
+    report: BenchReport,
+    scenario: str,
+    model: Path,
+    work: Path,
+    e2e: EndToEnd,
+    *,
+    soak_s: float,
+    progress: Callable[[str], None],
+) -> None:
+    """Capture-to-store latency at 0.8x the measured maximum, over a soak of ``soak_s`` seconds."""
+    from roadsight.bench_live import paced_mission, run_live
+
+    fps = 0.8 * e2e.fps
+    mission = paced_mission(scenario, fps=fps, duration_s=20.0 if soak_s > 60 else 6.0, work=work)
+    warmup_s = min(60.0, 0.25 * soak_s)
+    progress(f"live: {scenario} at {fps:.1f} frames/s over RTSP for {soak_s:.0f} s ...")
+    run = run_live(mission, model, work, seconds=soak_s, warmup_s=warmup_s)
+    load = f"{run.served_fps:g} frames/s served (0.8x {e2e.fps:.1f}), looping RTSP + MAVLink, {scenario}"
+    measured = f"{len(run.latencies_ms)} frames after {warmup_s:.0f} s warm-up"
+    report.add("capture-to-store latency p50 at 80 % load", run.latency_ms(50), "ms", f"{measured}; {load}")
+    report.add(
+        "capture-to-store latency p95 at 80 % load",
+        run.latency_ms(95),
+        "ms",
+        f"max {max(run.latencies_ms, default=float('nan')):.0f} ms; target <= 500 ms",
+    )
+    report.add(
+        "  live frames processed / dropped",
+        run.frames_processed,
+        "frames",
+        f"{run.frames_dropped} dropped by the latest-frame policy, {run.frames_lost} lost; "
+        f"{run.frames_processed / run.seconds:.1f} frames/s processed",
+    )
+    report.add("  CPU, live at 80 % load", run.cpu_percent, "%", "pipeline process, all threads")
+    report.add(
+        "soak: peak RSS",
+        run.peak_rss_bytes / 2**20,
+        "MiB",
+        f"pipeline process over {run.seconds:.0f} s live at 80 % load (VmHWM)",
+    )
+    report.add(
+        "soak: RSS growth after warm-up",
+        run.rss_growth_percent,
+        "%",
+        f"{run.rss_after_warmup_bytes / 2**20:.0f} -> {run.rss_end_bytes / 2**20:.0f} MiB"
+        f" (mean of the first / last tenth after {warmup_s:.0f} s); target <= 5 %",
+    )
 
 
 def write_docs(report: BenchReport, docs: Path) -> None:
@@ -442,11 +563,18 @@ def run_bench(
     progress: Callable[[str], None] = print,
     kafka: str | None = None,
     postgis: str | None = None,
+    soak_s: float | None = None,
+    first_paint_cases: int | None = None,
 ) -> BenchReport:
+    """Every figure; ``soak_s`` defaults to 20 s with ``quick``, else 600 s (the 10-minute soak).
+
+    With a ``mission``, the end-to-end run is followed by the efficiency against the bound,
+    the Ultralytics peer on the same frames, and the live run (latency at 80 % load, soak).
+    """
     work.mkdir(parents=True, exist_ok=True)
     report = BenchReport(machine_description(), command, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     progress("model alone and detector ...")
-    bench_model(report, model, (1080, 1920), repeat=5 if quick else 30)
+    bound_fps, bound_hw = bench_model(report, model, (1080, 1920), repeat=5 if quick else 30)
     progress("INT8 vs FP32 ONNX Runtime ...")
     bench_int8(report, model, work, quick=quick, progress=progress)
     progress("geo-referencing ...")
@@ -460,5 +588,37 @@ def run_bench(
         bench_sink(report, kafka, 20_000 if quick else 200_000, work, postgis_url=postgis)
     if mission is not None:
         progress(f"pipeline on {mission} ...")
-        bench_pipeline(report, mission, model, work)
+        e2e = bench_pipeline(report, mission, model, work)
+        bench_efficiency(report, e2e, bound_fps, bound_hw)
+        progress("Ultralytics predict(stream=True) on the same video ...")
+        bench_peer(report, mission, model, e2e)
+        bench_live(
+            report,
+            e2e.scenario,
+            model,
+            work,
+            e2e,
+            soak_s=soak_s if soak_s is not None else (20.0 if quick else 600.0),
+            progress=progress,
+        )
+    bench_first_paint(report, first_paint_cases or (2_000 if quick else 100_000), progress)
     return report
+
+
+def bench_first_paint(report: BenchReport, n_cases: int, progress: Callable[[str], None]) -> None:
+    """Dashboard first paint in headless Chromium (``roadsight.bench_dashboard``), when it is there."""
+    try:
+        from roadsight.bench_dashboard import measure_first_paint  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        progress("dashboard first paint: roadsight.bench_dashboard not available, skipped")
+        return
+    progress(f"dashboard first paint with {n_cases:,} cases ...")
+    try:
+        result = measure_first_paint(n_cases, seed=0)
+    except Exception as exc:  # a missing browser must not cost the other figures; say so in the table
+        progress(f"dashboard first paint failed: {exc}")
+        report.add("dashboard first paint", float("nan"), "ms", f"failed: {exc}")
+        return
+    for key, value in result.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            report.add(f"dashboard first paint: {key}", value, "", f"{n_cases:,} cases, headless Chromium")
