@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from geo import EvidenceRef, GeoEvent
@@ -183,8 +184,10 @@ def format_time_utc(moment: datetime) -> str:
 
 
 def event_to_wire(event: GeoEvent) -> dict[str, Any]:
-    """The v1 wire object of ``event`` (not yet validated; :func:`encode_event` does that)."""
-    ring = [[lon, lat] for lon, lat in event.footprint]
+    """The v1 wire object of ``event`` (not yet validated; :func:`encode_event` does that).
+
+    Tuples stay tuples: both JSON encoders write them as arrays, so no per-point copy.
+    """
     return {
         "schema": SCHEMA_NAME,
         "version": SCHEMA_VERSION,
@@ -199,8 +202,8 @@ def event_to_wire(event: GeoEvent) -> dict[str, Any]:
         "mission_id": event.mission_id,
         "source_id": event.source_id,
         "frame_index": event.frame_index,
-        "box_xyxy": list(event.box_xyxy),
-        "footprint": {"type": "Polygon", "coordinates": [ring]} if ring else None,
+        "box_xyxy": event.box_xyxy,
+        "footprint": {"type": "Polygon", "coordinates": [event.footprint]} if event.footprint else None,
         "track_id": event.track_id,
         "evidence": [{"uri": e.uri, "sha256": e.sha256, "media_type": e.media_type} for e in event.evidence],
     }
@@ -233,9 +236,35 @@ def encode_event(event: GeoEvent) -> bytes:
     Raises :class:`SchemaError` naming the key when the event breaks the
     schema (unknown class, NaN score, unclosed footprint ring, ...).
     """
+    wire = event_to_wire(event)
+    fast = _fast_json(wire)
+    if fast is not None:
+        try:
+            return _checked(fast)
+        except SchemaError:
+            pass  # say why from the exact stdlib encoding (orjson writes NaN as null)
     # allow_nan: let NaN through to the validator, which names the key.
-    data = json.dumps(event_to_wire(event), ensure_ascii=False, separators=(",", ":"), allow_nan=True)
-    payload = data.encode("utf-8")
+    data = json.dumps(wire, ensure_ascii=False, separators=(",", ":"), allow_nan=True)
+    return _checked(data.encode("utf-8"))
+
+
+def _fast_json(wire: dict[str, Any]) -> bytes | None:
+    """``wire`` as compact UTF-8 JSON by orjson (a tenth of the stdlib's time), or None where
+    orjson cannot be exact: an integer over 64 bits, a surrogate, a type it does not know
+    (NumPy scalars). orjson writes NaN and infinities as null, which the schema refuses
+    everywhere but in ``track_id``; so a ``track_id`` that is not a plain int or None
+    takes the stdlib path, whose NaN the validator names."""
+    track = wire["track_id"]
+    if track is not None and type(track) is not int:
+        return None
+    try:
+        return orjson.dumps(wire)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+
+
+def _checked(payload: bytes) -> bytes:
+    """``payload`` once it is within the size limit and valid v1, else :class:`SchemaError`."""
     if len(payload) > MAX_MESSAGE_BYTES:
         raise OversizedMessageError(
             f"geo-event v1: message is {len(payload)} bytes, over the {MAX_MESSAGE_BYTES} limit"

@@ -185,3 +185,52 @@ def test_json_schema_accepts_an_encoded_event_and_rejects_a_bad_one() -> None:
     jsonschema.validate(json.loads(encode_event(make_event())), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(json.loads(wire(score=2)), schema)
+
+
+def _stdlib_json(event: GeoEvent) -> Any:
+    """What the standard library's encoder makes of ``event`` (the reference orjson must match)."""
+    from stream.schema import event_to_wire
+
+    return json.loads(json.dumps(event_to_wire(event), ensure_ascii=False, allow_nan=True))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"footprint": (), "track_id": None, "evidence": ()},
+        {"lon": -179.999999999999, "lat": 1e-300, "score": 5e-324, "accuracy_m": 1e6},
+        {"mission_id": "mission-é-路-ñ", "source_id": "cam\u00a0二"},
+        {"frame_index": 2**63 - 1, "track_id": 0},
+    ],
+)
+def test_fast_encoding_says_what_the_stdlib_says(changes: dict[str, Any]) -> None:
+    """orjson writes the message: the same JSON values as the stdlib encoder, and a round trip."""
+    event = make_event(**changes)
+    data = encode_event(event)
+    assert json.loads(data) == _stdlib_json(event)
+    assert decode_event(data) == event
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "why"),
+    [
+        ({"score": float("nan")}, "score", "finite"),  # orjson would write null: the stdlib names it
+        ({"lat": float("inf")}, "lat", "finite"),
+        ({"track_id": float("nan")}, "track_id", ""),  # null would be valid here: never via orjson
+        ({"frame_index": 2**64}, "frame_index", ""),  # over orjson's 64 bits: the stdlib path refuses it
+    ],
+)
+def test_fast_encoding_never_lets_through_what_the_stdlib_refuses(
+    changes: dict[str, Any], key: str, why: str
+) -> None:
+    with pytest.raises(SchemaError, match=f"{key}.*{why}"):
+        encode_event(make_event(**changes))
+
+
+def test_numpy_scalars_still_encode() -> None:
+    """orjson does not know NumPy floats; the stdlib encoder writes them as plain numbers."""
+    import numpy as np
+
+    event = make_event(lon=np.float64(120.25), score=np.float64(0.5))
+    assert decode_event(encode_event(event)) == replace(event, lon=120.25, score=0.5)
