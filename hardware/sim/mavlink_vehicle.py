@@ -40,6 +40,7 @@ from typing import Any
 
 from pymavlink import mavutil
 
+from hardware.sim.link_thread import LinkThread
 from hardware.sim.mission_store import MISSION_KINDS, MissionStore
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def read_tlog_records(path: Path) -> list[Record]:
     return records
 
 
-class MavlinkVehicle:
+class MavlinkVehicle(LinkThread):
     """Replays :class:`Record` s over a pymavlink link and answers like an ArduPilot copter."""
 
     def __init__(
@@ -111,20 +112,15 @@ class MavlinkVehicle:
     ) -> None:
         if not records:
             raise ValueError("no MAVLink records to replay")
+        super().__init__(out_uri, system_id=system_id, thread_name="mavlink-vehicle")
         self.records = records
-        self.out_uri = out_uri
         self.loop = loop
-        self.system_id = system_id
         self.params = dict(DEFAULT_PARAMS if params is None else params)
         self.messages_sent = 0
         self.requests_answered = 0
         self.finished = threading.Event()
         self._replay_start: float | None = None
         self._begin = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._conn: Any = None
-        self._boot = time.monotonic()
         self._hold = self._first_of_each_kind()
         self.mission = MissionStore(home=self._home_position())
         self._hold_period = self._record_period()
@@ -153,29 +149,9 @@ class MavlinkVehicle:
         return max(0.02, (times[-1] - times[0]) / (len(times) - 1))
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> MavlinkVehicle:
-        """Open the link and start the vehicle thread (holding at the first record)."""
-        if self._thread is None:
-            self._conn = mavutil.mavlink_connection(
-                self.out_uri, source_system=self.system_id, source_component=1, dialect="ardupilotmega"
-            )
-            self._thread = threading.Thread(target=self._run, name="mavlink-vehicle", daemon=True)
-            self._thread.start()
-        return self
-
     def begin_replay(self) -> None:
         """Start moving: replay the log from its first record, time-shifted to now."""
         self._begin.set()
-
-    def stop(self) -> None:
-        """Stop the thread and close the socket (idempotent)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     # -- main loop -----------------------------------------------------------------
     def _run(self) -> None:
@@ -216,9 +192,6 @@ class MavlinkVehicle:
             if not self._stop.is_set():
                 log.exception("MAVLink vehicle on %s stopped", self.out_uri)
 
-    def _uptime_ms(self) -> int:
-        return int((time.monotonic() - self._boot) * 1000)
-
     def _send_heartbeat(self) -> None:
         armed = self._replay_start is not None and not self.finished.is_set()
         base_mode = mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED | mavlink.MAV_MODE_FLAG_STABILIZE_ENABLED
@@ -248,20 +221,8 @@ class MavlinkVehicle:
     def _answer_requests(self) -> None:
         while (msg := self._conn.recv_msg()) is not None:
             kind = msg.get_type()
-            if kind == "PARAM_REQUEST_LIST":
-                for i, param in enumerate(self.params):
-                    self._send_param(param, i)
-            elif kind == "PARAM_REQUEST_READ":
-                names = list(self.params)
-                name: str | None = msg.param_id if msg.param_index < 0 else None
-                if name is None and 0 <= msg.param_index < len(names):
-                    name = names[msg.param_index]
-                if name is not None and name in self.params:
-                    self._send_param(name, list(self.params).index(name))
-            elif kind == "PARAM_SET":
-                if msg.param_id in self.params:
-                    self.params[msg.param_id] = float(msg.param_value)
-                    self._send_param(msg.param_id, list(self.params).index(msg.param_id))
+            if answer_param_message(self._conn, self.params, msg):
+                pass
             elif kind == "COMMAND_LONG":
                 self._answer_command(msg)
             elif kind in MISSION_KINDS:
@@ -270,28 +231,57 @@ class MavlinkVehicle:
                 continue  # REQUEST_DATA_STREAM, HEARTBEAT from the GCS, ...: nothing to answer
             self.requests_answered += 1
 
-    def _send_param(self, name: str, index: int) -> None:
-        self._conn.mav.param_value_send(
-            name.encode("ascii"), self.params[name], mavlink.MAV_PARAM_TYPE_REAL32, len(self.params), index
+    def _answer_command(self, msg: Any) -> None:
+        answer_version_request(self._conn, msg)
+        self._conn.mav.command_ack_send(msg.command, mavlink.MAV_RESULT_ACCEPTED)
+
+
+def answer_param_message(conn: Any, params: dict[str, float], msg: Any) -> bool:
+    """Answer ``PARAM_REQUEST_LIST`` / ``_READ`` / ``PARAM_SET`` with ``PARAM_VALUE`` (False: not those)."""
+    kind = msg.get_type()
+    names = list(params)
+
+    def send(name: str) -> None:
+        conn.mav.param_value_send(
+            name.encode("ascii"), params[name], mavlink.MAV_PARAM_TYPE_REAL32, len(names), names.index(name)
         )
 
-    def _answer_command(self, msg: Any) -> None:
-        wants_version = msg.command == mavlink.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES or (
-            msg.command == mavlink.MAV_CMD_REQUEST_MESSAGE
-            and int(msg.param1) == mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION
+    if kind == "PARAM_REQUEST_LIST":
+        for name in names:
+            send(name)
+    elif kind == "PARAM_REQUEST_READ":
+        wanted: str | None = msg.param_id if msg.param_index < 0 else None
+        if wanted is None and 0 <= msg.param_index < len(names):
+            wanted = names[msg.param_index]
+        if wanted is not None and wanted in params:
+            send(wanted)
+    elif kind == "PARAM_SET":
+        if msg.param_id in params:
+            params[msg.param_id] = float(msg.param_value)
+            send(msg.param_id)
+    else:
+        return False
+    return True
+
+
+def answer_version_request(conn: Any, msg: Any) -> bool:
+    """Send ``AUTOPILOT_VERSION`` (ArduCopter 4.5.0) if the ``COMMAND_LONG`` asks for it."""
+    wants_version = msg.command == mavlink.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES or (
+        msg.command == mavlink.MAV_CMD_REQUEST_MESSAGE
+        and int(msg.param1) == mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION
+    )
+    if wants_version:
+        conn.mav.autopilot_version_send(
+            mavlink.MAV_PROTOCOL_CAPABILITY_MAVLINK2 | mavlink.MAV_PROTOCOL_CAPABILITY_PARAM_FLOAT,
+            0x040500FF,  # ArduCopter 4.5.0, official release
+            0,
+            0,
+            0,
+            b"\0" * 8,
+            b"\0" * 8,
+            b"\0" * 8,
+            0,
+            0,
+            0,
         )
-        if wants_version:
-            self._conn.mav.autopilot_version_send(
-                mavlink.MAV_PROTOCOL_CAPABILITY_MAVLINK2 | mavlink.MAV_PROTOCOL_CAPABILITY_PARAM_FLOAT,
-                0x040500FF,  # ArduCopter 4.5.0, official release
-                0,
-                0,
-                0,
-                b"\0" * 8,
-                b"\0" * 8,
-                b"\0" * 8,
-                0,
-                0,
-                0,
-            )
-        self._conn.mav.command_ack_send(msg.command, mavlink.MAV_RESULT_ACCEPTED)
+    return bool(wants_version)
