@@ -6,6 +6,13 @@ A packet holds, for one case:
   from the content-addressed evidence store (checked against their SHA-256);
 * ``case.json`` -- the case record; ``case.geojson`` -- its point and footprint;
 * ``events.geojson`` -- the detections merged into the case, from the event store;
+* ``annotated/<sha256>.jpg`` -- a copy of each image frame with the detection boxes
+  and the capture time and place burned in (GA/T 832-2014: time and place visible);
+* ``clip.mp4`` -- the annotated frames in capture order as an H.264 clip, one a
+  second (``clip.avi``, Motion-JPEG, where GStreamer's x264enc is missing);
+* ``telemetry.csv`` -- one row per detection: time, source, frame, box, place,
+  and the platform and camera pose when the mission's telemetry track is given;
+* ``report.pdf`` -- the printable case report (:mod:`dashboard.reports`);
 * ``manifest.json`` -- every file above with its SHA-256 and size, the frames
   with their capture times and sizes, what could not be included (never dropped
   silently), the exporting user, the UTC time of export, and a ``compliance``
@@ -35,14 +42,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import math
 import os
 import stat
 import zipfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,17 +57,33 @@ import pandas as pd
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from PIL import Image, UnidentifiedImageError
 
-from dashboard.roles import ENFORCEMENT_KIND, User, packet_exporters, require
-from geo.cases import Case, CaseBook, load_cases
-from geo.types import EvidenceRef
-from stream.event_store import evidence_from_json, open_store
-from stream.evidence import EvidenceError, EvidenceStore, LocalEvidenceStore, evidence_name, sha256_hex
+from capture.telemetry.track import TelemetryTrack
+from dashboard.case_evidence import CaseFrame, CaseNotFound, find_case, gather_case_evidence
+from dashboard.evidence_media import (
+    CLIP_SECONDS_PER_FRAME,
+    EvidenceMediaError,
+    annotated_copy,
+    packet_media,
+    report_images,
+)
+from dashboard.privacy import PrivacyError
+from dashboard.reports import case_report_pdf
+from dashboard.roles import (
+    ENFORCEMENT_KIND,
+    ENFORCEMENT_VIEWERS,
+    User,
+    packet_exporters,
+    require,
+    require_view,
+)
+from geo.cases import Case, CaseBook
+from stream.evidence import EvidenceStore, sha256_hex
 
 PACKET_FORMAT = "roadsight-evidence-packet/1"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig.json"
+REPORT = "report.pdf"
 # GA/T 832-2014 (道路交通安全违法行为图像取证技术规范) figures used by the checks.
 GAT832_MIN_IMAGES = 2
 GAT832_STATIONARY_MIN_INTERVAL_S = 10.0
@@ -190,50 +212,6 @@ def sign_manifest(manifest_bytes: bytes, key: Ed25519PrivateKey) -> bytes:
 # -- export ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Frame:
-    ref: EvidenceRef
-    data: bytes
-    path: str
-    width: int | None
-    height: int | None
-    event_ids: list[str] = field(default_factory=list)
-    time_utc: datetime | None = None
-
-
-def _image_size(data: bytes) -> tuple[int | None, int | None]:
-    # PIL reads the header only; the bytes in the packet are the stored ones, never re-encoded.
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return int(img.width), int(img.height)
-    except (UnidentifiedImageError, OSError):
-        return None, None
-
-
-def _read_evidence(store: EvidenceStore, ref: EvidenceRef) -> bytes:
-    if isinstance(store, LocalEvidenceStore):
-        # By content, not by the URI's path: the store may have moved since capture.
-        path = store.path_of(ref.sha256, ref.media_type)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise EvidenceError(f"evidence {ref.sha256}: not in {store.root} ({exc.strerror})") from None
-        if sha256_hex(data) != ref.sha256:
-            raise EvidenceError(f"evidence {path}: bytes do not match SHA-256 {ref.sha256}")
-        return data
-    return store.get(ref)
-
-
-def _find_case(case_or_id: Case | str, cases_path: str | Path) -> Case:
-    if isinstance(case_or_id, Case):
-        return case_or_id
-    book = load_cases(cases_path)
-    found = next((c for c in book.cases if c.case_id == case_or_id), None)
-    if found is None:
-        raise EvidencePacketError(f"{cases_path}: no case {case_or_id!r}")
-    return found
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, pd.Timestamp | datetime):
         return value.isoformat()
@@ -306,7 +284,9 @@ def _check(rule: str, status: str, detail: str) -> dict[str, str]:
     return {"rule": rule, "status": status, "detail": detail}
 
 
-def gat832_compliance(case: Case, frames: Sequence[_Frame]) -> dict[str, Any]:
+def gat832_compliance(
+    case: Case, frames: Sequence[CaseFrame], annotated: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The GA/T 832-2014 checks for an enforcement case; each ``pass``, ``fail`` or ``not_checked``.
 
     Every enforcement class of the taxonomy is a standing object (parked
@@ -376,13 +356,22 @@ def gat832_compliance(case: Case, frames: Sequence[_Frame]) -> dict[str, Any]:
             "the packet carries no clock-synchronisation record of the capture device",
         )
     )
-    checks.append(
-        _check(
+    if annotated is None:
+        visible = _check(
             "time_and_place_visible_in_image",
             "not_checked",
-            "no burned-in overlay check: time and place are stated in case.json and the manifest",
+            "no annotated copies: time and place are stated in case.json and the manifest",
         )
-    )
+    else:
+        bare = [f.path for f in images if f.path not in annotated]
+        visible = _check(
+            "time_and_place_visible_in_image",
+            "pass" if images and not bare else "fail",
+            f"no annotated copy of {', '.join(bare)}"
+            if bare
+            else "burned into the annotated copies (annotated/); the originals stay as captured",
+        )
+    checks.append(visible)
     statuses = {c["status"] for c in checks}
     overall = "fail" if "fail" in statuses else ("incomplete" if "not_checked" in statuses else "pass")
     return {"standard": "GA/T 832-2014", "applicable": True, "overall": overall, "checks": checks}
@@ -398,54 +387,30 @@ def export_evidence_packet(
     out_zip: str | Path,
     signing_key: str | Path | Ed25519PrivateKey,
     now: datetime | None = None,
+    telemetry: TelemetryTrack | None = None,
+    clip_seconds_per_frame: float = CLIP_SECONDS_PER_FRAME,
 ) -> Path:
     """Write the signed evidence packet of one case to ``out_zip`` and return its path.
 
     ``user`` must be allowed to export the case (:func:`dashboard.roles.packet_exporters`:
     enforcement cases only by enforcement and admin; the field crew never).
     Events or frames that cannot be found are listed in the manifest
-    (``events_missing``, ``evidence_missing``), not left out silently.
+    (``events_missing``, ``evidence_missing``), and so are annotated copies or a
+    clip that could not be made (``media_problems``): nothing is left out silently.
+    ``telemetry``: the mission's track, for the camera poses in ``telemetry.csv``.
     """
-    case = _find_case(case_or_case_id, cases_path)
+    try:
+        case = find_case(case_or_case_id, cases_path)
+    except CaseNotFound as exc:
+        raise EvidencePacketError(str(exc)) from None
     require(
         user, packet_exporters(case.kind), f"export the evidence packet of {case.kind} case {case.case_id}"
     )
     key = signing_key if isinstance(signing_key, Ed25519PrivateKey) else load_signing_key(signing_key)
-    store = LocalEvidenceStore(evidence_root) if isinstance(evidence_root, str | Path) else evidence_root
     created = (now or datetime.now(UTC)).astimezone(UTC)
+    found = gather_case_evidence(case, events_store=events_store, evidence_root=evidence_root)
+    events, ordered = found.events, found.frames
 
-    with open_store(events_store, readonly=True) as events_db:
-        all_events = events_db.read()
-    wanted = set(case.event_ids)
-    events = all_events[all_events["event_id"].isin(wanted)]
-    events_missing = sorted(wanted - set(events["event_id"]))
-
-    frames: dict[str, _Frame] = {}
-    evidence_missing: list[dict[str, str]] = []
-
-    def add(ref: EvidenceRef, event_id: str | None, time_utc: datetime | None) -> None:
-        if ref.sha256 not in frames:
-            try:
-                data = _read_evidence(store, ref)
-            except EvidenceError as exc:
-                if all(m["sha256"] != ref.sha256 for m in evidence_missing):
-                    evidence_missing.append({"sha256": ref.sha256, "uri": ref.uri, "reason": str(exc)})
-                return
-            path = "frames/" + evidence_name(ref.sha256, ref.media_type).rsplit("/", 1)[-1]
-            frames[ref.sha256] = _Frame(ref, data, path, *_image_size(data))
-        frame = frames[ref.sha256]
-        if event_id is not None and event_id not in frame.event_ids:
-            frame.event_ids.append(event_id)
-        if time_utc is not None and (frame.time_utc is None or time_utc < frame.time_utc):
-            frame.time_utc = time_utc
-
-    for row in events.itertuples(index=False):
-        for ref in evidence_from_json(row.evidence):
-            add(ref, str(row.event_id), pd.Timestamp(row.time_utc).to_pydatetime())
-    for ref in case.evidence:
-        add(ref, None, None)
-
-    ordered = sorted(frames.values(), key=lambda f: (f.time_utc or created, f.path))
     payload: list[tuple[str, bytes, str]] = [(f.path, f.data, f.ref.media_type) for f in ordered]
     payload.append(
         (
@@ -460,6 +425,20 @@ def export_evidence_packet(
     payload.append(
         ("events.geojson", json.dumps(_events_geojson(events), indent=1).encode(), "application/geo+json")
     )
+    media = packet_media(case, found, telemetry=telemetry, clip_seconds_per_frame=clip_seconds_per_frame)
+    payload += media.files
+    compliance = gat832_compliance(case, ordered, annotated=media.annotated)
+    report = case_report_pdf(
+        case_record(case),
+        media.report_images,
+        created_utc=created,
+        created_by=f"{user.name} ({user.role.value})",
+        compliance=compliance,
+        files=[{"path": p, "sha256": sha256_hex(data)} for p, data, _ in payload],
+        note="The packet's manifest.json lists every file with its SHA-256 and is signed with the "
+        "site's Ed25519 key; check the packet with `roadsight evidence verify`.",
+    )
+    payload.append((REPORT, report, "application/pdf"))
 
     manifest = {
         "format": PACKET_FORMAT,
@@ -490,10 +469,15 @@ def export_evidence_packet(
             }
             for f in ordered
         ],
+        "annotated": [{"path": a, "of": o} for o, a in media.annotated.items()],
+        "clip": media.clip_info,
+        "telemetry": media.telemetry_info,
+        "report": REPORT,
         "events_included": len(events),
-        "events_missing": events_missing,
-        "evidence_missing": evidence_missing,
-        "compliance": gat832_compliance(case, ordered),
+        "events_missing": found.events_missing,
+        "evidence_missing": found.evidence_missing,
+        "media_problems": media.problems,
+        "compliance": compliance,
     }
     manifest_bytes = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
 
@@ -513,6 +497,61 @@ def export_evidence_packet(
                 zipfile.ZIP_STORED if media_type.startswith(("image/", "video/")) else zipfile.ZIP_DEFLATED
             )
             zf.writestr(info, data)
+    os.replace(tmp, out)
+    return out
+
+
+def write_case_report(
+    case_or_case_id: Case | str,
+    *,
+    user: User,
+    cases_path: str | Path,
+    events_store: str | Path,
+    evidence_root: str | Path | EvidenceStore,
+    out_pdf: str | Path,
+    now: datetime | None = None,
+) -> Path:
+    """Write the printable report of one case (:mod:`dashboard.reports`) to ``out_pdf``.
+
+    ``user`` must be allowed to see the case. Images are the annotated copies;
+    for everyone but enforcement and admin, faces and plates are blurred first,
+    and an image that cannot be blurred (no face detector installed) is left out
+    with a note, never shown unblurred.
+    """
+    try:
+        case = find_case(case_or_case_id, cases_path)
+    except CaseNotFound as exc:
+        raise EvidencePacketError(str(exc)) from None
+    require_view(user, case.kind, case.case_id)
+    blur = user.role not in ENFORCEMENT_VIEWERS
+    created = (now or datetime.now(UTC)).astimezone(UTC)
+    found = gather_case_evidence(case, events_store=events_store, evidence_root=evidence_root)
+    copies: dict[str, bytes] = {}
+    withheld: list[str] = []
+    for frame in found.frames:
+        if frame.is_image:
+            try:
+                copies[frame.path] = annotated_copy(case, found, frame, blur=blur)
+            except (EvidenceMediaError, PrivacyError) as exc:
+                withheld.append(f"{frame.path} ({exc})")
+    note = "Faces and licence plates are blurred in the images. " if blur else ""
+    if withheld:
+        note += "Images left out: " + "; ".join(withheld) + ". "
+    if found.evidence_missing:
+        note += f"{len(found.evidence_missing)} frame(s) missing from the evidence store. "
+    pdf = case_report_pdf(
+        case_record(case),
+        report_images(found, copies),
+        created_utc=created,
+        created_by=f"{user.name} ({user.role.value})",
+        compliance=gat832_compliance(case, found.frames, annotated={p: p for p in copies}),
+        files=[{"path": f.path, "sha256": f.ref.sha256} for f in found.frames],
+        note=note.strip(),
+    )
+    out = Path(out_pdf)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(pdf)
     os.replace(tmp, out)
     return out
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
+import re
 import stat
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from fixtures_evidence import Site, build_site
 
+from capture.telemetry.track import TelemetryTrack
+from dashboard.evidence_media import caption_for, encode_clip
 from dashboard.evidence_packet import (
     MANIFEST,
     SIGNATURE,
@@ -21,7 +28,9 @@ from dashboard.evidence_packet import (
     generate_site_key,
     load_signing_key,
     verify_evidence_packet,
+    write_case_report,
 )
+from dashboard.privacy import face_cascade
 from dashboard.roles import PermissionDenied, Role, User
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -227,3 +236,145 @@ def test_site_key_is_private_and_never_overwritten(site: Site) -> None:
     os.chmod(site.keys.private, 0o644)
     with pytest.raises(EvidencePacketError, match="chmod 600"):
         load_signing_key(site.keys.private)
+
+
+# -- annotated copies, clip, telemetry excerpt, report ---------------------------------------------
+
+
+def pdf_pages(data: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", data))
+
+
+def decode(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+def test_packet_holds_annotated_copies_a_clip_the_telemetry_and_a_report(site: Site, packet: Path) -> None:
+    manifest = manifest_of(packet)
+    assert manifest["media_problems"] == []
+    frames = [f["path"] for f in manifest["frames"]]
+    assert [a["of"] for a in manifest["annotated"]] == frames
+    with zipfile.ZipFile(packet) as zf:
+        for entry in manifest["annotated"]:
+            original, copy = decode(zf.read(entry["of"])), decode(zf.read(entry["path"]))
+            h, w = original.shape[:2]
+            # The caption band is added below the scene: same width, taller, white text on black.
+            assert copy.shape[1] == w and copy.shape[0] > h
+            band = copy[h + 2 :]
+            assert band.max() > 200 and np.median(band) < 30
+            # Above the band, the scene: changed only where the box (10, 20, 30, 40) and its label are
+            # (and in the last rows, where the decoder's chroma upsampling reaches into the band).
+            diff = np.abs(copy[:h].astype(int) - original.astype(int)).max(axis=-1) > 40
+            assert diff[:50, :].any() and not diff[60 : h - 4, 40:].any()
+        clip = zf.read("clip.mp4")
+        assert clip[4:8] == b"ftyp" and b"avc1" in clip
+        rows = list(csv.DictReader(io.StringIO(zf.read("telemetry.csv").decode())))
+        assert [r["event_id"] for r in rows] == sorted(site.case.event_ids)
+        assert [r["frame_index"] for r in rows] == ["0", "1"]
+        assert "platform_lat" not in rows[0]
+        report = zf.read("report.pdf")
+        assert report.startswith(b"%PDF") and pdf_pages(report) == 1 + len(frames)
+    assert manifest["clip"]["codec"] == "H.264" and manifest["clip"]["frames"] == 2
+    assert manifest["telemetry"]["poses"] is False
+    checks = {c["rule"]: c["status"] for c in manifest["compliance"]["checks"]}
+    assert checks["time_and_place_visible_in_image"] == "pass"
+
+
+def test_the_clip_plays_for_one_second_a_frame(packet: Path, tmp_path: Path) -> None:
+    gi = pytest.importorskip("gi")
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstPbutils", "1.0")
+    from gi.repository import Gst, GstPbutils
+
+    Gst.init(None)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(zipfile.ZipFile(packet).read("clip.mp4"))
+    info = GstPbutils.Discoverer.new(60 * Gst.SECOND).discover_uri(clip.as_uri())
+    assert info.get_duration() / Gst.SECOND == pytest.approx(2.0, abs=0.05)
+    video = info.get_video_streams()
+    assert len(video) == 1 and video[0].get_caps().to_string().startswith("video/x-h264")
+    assert (video[0].get_width(), video[0].get_height()) == (1280, 756)  # 720 + the caption band
+
+
+def test_a_flipped_byte_in_any_file_names_that_file(site: Site, packet: Path, tmp_path: Path) -> None:
+    manifest = manifest_of(packet)
+    with zipfile.ZipFile(packet) as zf:
+        contents = {f["path"]: zf.read(f["path"]) for f in manifest["files"]}
+    assert {"clip.mp4", "telemetry.csv", "report.pdf"} <= contents.keys()
+    assert sum(p.startswith("annotated/") for p in contents) == 2
+    for i, (path, data) in enumerate(contents.items()):
+        flipped = bytearray(data)
+        flipped[len(flipped) // 2] ^= 0x01
+        forged = rewrite_zip(packet, tmp_path / f"forged{i}.zip", {path: bytes(flipped)})
+        report = verify_evidence_packet(forged, site.keys.public)
+        assert report.signature_ok and not report.intact
+        assert report.where() == [path], path
+
+
+def test_one_frame_makes_no_clip_and_says_why(tmp_path: Path) -> None:
+    site = build_site(tmp_path, frame_offsets_s=(0.0,))
+    manifest = manifest_of(export(site, tmp_path / "p.zip"))
+    assert manifest["clip"] == {"path": None, "reason": "fewer than two image frames"}
+    assert len(manifest["annotated"]) == 1
+    assert "clip.mp4" not in {f["path"] for f in manifest["files"]}
+
+
+def test_telemetry_excerpt_carries_the_camera_pose_from_the_track(site: Site, tmp_path: Path) -> None:
+    t0 = site.events[0].time_utc.timestamp()
+    times = t0 + np.arange(-5.0, 30.0, 0.5)
+    track = TelemetryTrack.from_columns(
+        "flight.tlog", time_utc=times, lat=30.27 + (times - t0) * 1e-6, lon=np.full(times.shape, 120.15),
+        alt_agl=np.full(times.shape, 40.0), yaw=np.full(times.shape, 90.0),
+        camera_pitch=np.full(times.shape, -90.0),
+    )  # fmt: skip
+    packet = export_evidence_packet(
+        site.case.case_id, user=OFFICER, cases_path=site.cases_path, events_store=site.store_path,
+        evidence_root=site.evidence_root, out_zip=tmp_path / "t.zip", signing_key=site.keys.private,
+        now=NOW, telemetry=track,
+    )  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(zipfile.ZipFile(packet).read("telemetry.csv").decode())))
+    assert [float(r["alt_agl"]) for r in rows] == [40.0, 40.0]
+    assert [float(r["camera_pitch"]) for r in rows] == [-90.0, -90.0]
+    # 15.25 s after the first detection: the track's latitude then.
+    assert float(rows[1]["platform_lat"]) == pytest.approx(30.27 + 15.25e-6, abs=1e-9)
+    assert manifest_of(packet)["telemetry"]["poses"] is True
+    assert verify_evidence_packet(packet, site.keys.public).intact
+
+
+def test_caption_states_time_and_place() -> None:
+    t = datetime(2026, 11, 23, 9, 0, 15, 250000, tzinfo=UTC)
+    assert caption_for(t, 30.27, 120.15, 0.8, "pothole") == (
+        "2026-11-23 09:00:15.250 UTC | N30.2700000 E120.1500000 +/-0.8 m | pothole"
+    )
+    assert caption_for(None, -33.9, -70.6) == "time unknown | S33.9000000 W70.6000000"
+
+
+def test_mjpeg_clip_where_h264_is_not_wanted(site: Site) -> None:
+    clip = encode_clip(site.frames, prefer_h264=False)
+    assert clip.name == "clip.avi" and clip.codec == "MJPEG" and clip.frames == 2
+    assert clip.data[:4] == b"RIFF" and clip.data[8:12] == b"AVI "
+
+
+def test_case_report_for_print_follows_the_roles(site: Site, tmp_path: Path) -> None:
+    def report(user: User, s: Site, name: str) -> Path:
+        return write_case_report(
+            s.case.case_id, user=user, cases_path=s.cases_path, events_store=s.store_path,
+            evidence_root=s.evidence_root, out_pdf=tmp_path / name, now=NOW,
+        )  # fmt: skip
+
+    pdf = report(OFFICER, site, "officer.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf_pages(pdf) == 3
+    with pytest.raises(PermissionDenied):
+        report(User("crew", Role.field_crew), site, "crew.pdf")
+    assert not (tmp_path / "crew.pdf").exists()
+    defect = build_site(tmp_path / "def", class_key="pothole", class_id=4)
+    blurred = report(User("li", Role.road_manager), defect, "manager.pdf").read_bytes()
+    # Blurred images for a road manager; withheld (a note, no page) where no face detector is installed.
+    assert pdf_pages(blurred) == (3 if face_cascade() is not None else 1)
+    with pytest.raises(EvidencePacketError, match="no case 'nope'"):
+        write_case_report(
+            "nope", user=OFFICER, cases_path=site.cases_path, events_store=site.store_path,
+            evidence_root=site.evidence_root, out_pdf=tmp_path / "x.pdf",
+        )  # fmt: skip
