@@ -33,6 +33,8 @@ import pandas as pd
 
 from dashboard.review import ReviewLog, ReviewState
 from dashboard.roles import ENFORCEMENT_KIND, User, can_view_kind
+from geo.cases import CASES_LAYER
+from geo.roads import RoadNetwork, read_vector_file
 
 FORMATS = {".gpkg": "gpkg", ".geojson": "geojson", ".csv": "csv", ".xlsx": "xlsx"}
 EXPORT_LAYER = "cases"
@@ -74,6 +76,23 @@ def with_review_states(cases: gpd.GeoDataFrame, review_path: str | Path) -> gpd.
         out["review_state"] = [log.state(str(c)).value for c in out["case_id"]]
         out["assignee"] = [log.assignee(str(c)) for c in out["case_id"]]
     return out
+
+
+def load_case_table(
+    cases_path: str | Path,
+    *,
+    review_path: str | Path | None = None,
+    roads: RoadNetwork | None = None,
+    max_distance_m: float = 20.0,
+) -> gpd.GeoDataFrame:
+    """The cases file as a table, with every column it has (road columns written by the pipeline
+    stay), the review states when ``review_path`` is given, and snapped to ``roads`` when given."""
+    cases = read_vector_file(cases_path, "cases", layer=CASES_LAYER)
+    if roads is not None:
+        cases = roads.annotate(cases, max_distance_m=max_distance_m)
+    if review_path is not None:
+        cases = with_review_states(cases, review_path)
+    return cases
 
 
 def _utc(value: str | datetime | None, what: str) -> pd.Timestamp | None:
