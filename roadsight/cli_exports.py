@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -92,6 +93,26 @@ def _case_table(store: Path, roads_cfg: Any, roads: Path | None, user: str | Non
     return cases_for(who, table)
 
 
+def _with_cases(
+    store: Path | None,
+    config: Path | None,
+    roads: Path | None,
+    user: str | None,
+    make: Callable[[gpd.GeoDataFrame], str],
+) -> None:
+    """Run ``make`` on the cases the user may export; print what it returns, or the error (exit 1)."""
+    from dashboard.exports import ExportError
+    from dashboard.roles import AuthError, PermissionDenied
+    from geo.errors import GeoError
+
+    store_path, roads_cfg = _settings(store, config)
+    try:
+        message = make(_case_table(store_path, roads_cfg, roads, user))
+    except (ExportError, GeoError, AuthError, PermissionDenied) as exc:
+        raise _fail(exc) from None
+    console.print(message)
+
+
 def _split(values: list[str] | None) -> list[str] | None:
     # "--class pothole,rutting --class crack": repeated or comma-separated.
     return [v.strip() for item in values for v in item.split(",") if v.strip()] if values else None
@@ -124,25 +145,14 @@ def register(app: typer.Typer, **subapps: typer.Typer) -> None:
         config: ConfigOpt = None,
     ) -> None:
         """Export the filtered cases as GeoPackage, GeoJSON, CSV or Excel (EPSG:4326)."""
-        from dashboard.exports import ExportError, export_cases, filter_cases
-        from dashboard.roles import AuthError, PermissionDenied
-        from geo.errors import GeoError
+        from dashboard.exports import export_cases, filter_cases
 
-        store_path, roads_cfg = _settings(store, config)
-        try:
-            table = _case_table(store_path, roads_cfg, roads, user)
-            chosen = filter_cases(
-                table,
-                classes=_split(class_),
-                statuses=_split(status),
-                roads=_split(road),
-                since=since,
-                until=until,
-            )
-            path = export_cases(chosen, out)
-        except (ExportError, GeoError, AuthError, PermissionDenied) as exc:
-            raise _fail(exc) from None
-        console.print(f"[green]{len(chosen)} of {len(table)} cases[/]: {path}")
+        def export(table: gpd.GeoDataFrame) -> str:
+            chosen = filter_cases(table, classes=_split(class_), statuses=_split(status), roads=_split(road),
+                                  since=since, until=until)  # fmt: skip
+            return f"[green]{len(chosen)} of {len(table)} cases[/]: {export_cases(chosen, out)}"
+
+        _with_cases(store, config, roads, user, export)
 
     @cases_app.command("work-order")
     def cases_work_order(
@@ -154,18 +164,13 @@ def register(app: typer.Typer, **subapps: typer.Typer) -> None:
         config: ConfigOpt = None,
     ) -> None:
         """Print the work order of one road: its open cases by chainage (PDF)."""
-        from dashboard.exports import ExportError, open_cases_on_road, work_order_pdf
-        from dashboard.roles import AuthError, PermissionDenied
-        from geo.errors import GeoError
+        from dashboard.exports import open_cases_on_road, work_order_pdf
 
-        store_path, roads_cfg = _settings(store, config)
-        try:
-            table = _case_table(store_path, roads_cfg, roads, user)
+        def work_order(table: gpd.GeoDataFrame) -> str:
             path = work_order_pdf(table, road, out)
-            count = len(open_cases_on_road(table, road))
-        except (ExportError, GeoError, AuthError, PermissionDenied) as exc:
-            raise _fail(exc) from None
-        console.print(f"[green]work order[/] {road}: {count} open case(s): {path}")
+            return f"[green]work order[/] {road}: {len(open_cases_on_road(table, road))} open case(s): {path}"
+
+        _with_cases(store, config, roads, user, work_order)
 
     evidence_app = subapps.get("evidence_app")
     if evidence_app is None:
