@@ -1,58 +1,38 @@
-"""roadsight dashboard: the event store on a map.
+"""roadsight dashboard: the multi-page app road managers work from.
 
-Run: ``streamlit run dashboard/app.py -- --store events.gpkg`` (or set
-``ROADSIGHT_STORE``). Options: ``--map-style URL`` (MapLibre style for a
-basemap; default none, works offline) and ``--refresh-s N`` (auto refresh).
+Run: ``streamlit run dashboard/app.py -- --store data/roadsight.gpkg`` (or set
+``ROADSIGHT_STORE``; a ``postgresql://`` URI works too). Options:
+``--map-style URL`` (MapLibre style for a basemap; default none, works
+offline), ``--map-gcj02`` (the basemap is drawn in GCJ-02) and ``--refresh-s N``
+(live map, 0 = off). Accounts: ``roadsight users add NAME --role ROLE --store PATH``.
+
+Pages (URL paths): Map (``/``, also ``/Map``), Case (``/Case?case=ID``), Roads,
+Statistics, Missions and, for admins only, Audit. Before login every page
+shows only the sign-in form; each page checks the role again (server side).
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from datetime import UTC, datetime
-
 import streamlit as st
 
-from dashboard.data import category_table, class_label, count_table, load_store_view, map_rows
-from dashboard.deck import build_deck
-from dashboard.settings import DashboardSettings, parse_settings
+from dashboard.page_context import CASE_PAGE, site_settings
+from dashboard.roles import Role
+from dashboard.session import render_account, resolve_user
 
 st.set_page_config(page_title="roadsight", page_icon="🛣️", layout="wide")
-settings = parse_settings(sys.argv[1:], os.environ)
-
-
-def render(settings: DashboardSettings) -> None:
-    """The whole page body; re-run on every refresh."""
-    st.caption(f"Last refresh: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC · store: {settings.store}")
-    view = load_store_view(settings.store)
-    if view.message:
-        {"info": st.info, "warning": st.warning, "error": st.error}[view.level](view.message)
-    if view.events is None or view.events.empty:
-        return
-    events = view.events
-    present = sorted(events["class_key"].unique())
-    per_class = events["class_key"].value_counts()
-    chosen = st.multiselect(
-        "Classes",
-        options=present,
-        default=present,
-        key="classes",
-        format_func=lambda key: f"{class_label(key)} ({per_class.get(key, 0)})",
-    )
-    shown = events[events["class_key"].isin(chosen)]
-    st.markdown(f"Showing {len(shown)} of {len(events)} events")
-    st.pydeck_chart(build_deck(map_rows(shown), map_style=settings.map_style), height=560)
-    counts = count_table(shown)
-    left, right = st.columns([3, 2])
-    left.subheader("Events per class")
-    left.dataframe(counts, hide_index=True)
-    right.subheader("Events per category")
-    right.dataframe(category_table(counts), hide_index=True)
-
-
-st.title("roadsight · 道路巡检事件")
-st.button("Refresh now")
-if settings.refresh_s > 0:
-    st.fragment(run_every=settings.refresh_s)(render)(settings)
-else:
-    render(settings)
+settings, paths = site_settings()
+user = resolve_user()
+if user is not None:
+    render_account(user)
+# Every page is registered before login too (hidden, each shows the sign-in form), so a
+# link such as /Case?case=ID survives the login.
+pages = [
+    st.Page("views/map_page.py", title="Map", url_path="Map", default=True),
+    st.Page(CASE_PAGE, title="Case", url_path="Case"),
+    st.Page("views/roads_page.py", title="Roads", url_path="Roads"),
+    st.Page("views/statistics_page.py", title="Statistics", url_path="Statistics"),
+    st.Page("views/missions_page.py", title="Missions", url_path="Missions"),
+]
+if user is not None and user.role is Role.admin:  # hidden for everyone else; the page checks again
+    pages.append(st.Page("views/audit_page.py", title="Audit", url_path="Audit"))
+st.navigation(pages, position="sidebar" if user is not None else "hidden").run()

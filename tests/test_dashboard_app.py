@@ -1,9 +1,7 @@
-"""The Streamlit dashboard: AppTest on small real stores, and a real `streamlit run` server."""
+"""The Streamlit dashboard: settings, and a real `streamlit run` server on a demo site."""
 
 from __future__ import annotations
 
-import json
-import re
 import socket
 import subprocess
 import sys
@@ -11,84 +9,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-from fixtures_geo import small_events, write_store
-from streamlit.testing.v1 import AppTest
-
+from dashboard.demo_data import write_demo_site
 from dashboard.settings import parse_settings
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
-
-
-def run_app(monkeypatch: pytest.MonkeyPatch, store: Path | None, refresh_s: str = "0") -> AppTest:
-    if store is None:
-        monkeypatch.delenv("ROADSIGHT_STORE", raising=False)
-    else:
-        monkeypatch.setenv("ROADSIGHT_STORE", str(store))
-    monkeypatch.setenv("ROADSIGHT_REFRESH_S", refresh_s)
-    monkeypatch.setattr(sys, "argv", ["app.py"])  # not pytest's own arguments
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def shown_count(at: AppTest) -> tuple[int, int]:
-    texts = [m.value for m in at.markdown]
-    match = next(re.search(r"Showing (\d+) of (\d+) events", t) for t in texts if "Showing" in t)
-    assert match is not None
-    return int(match.group(1)), int(match.group(2))
-
-
-def deck_points(at: AppTest) -> int:
-    (chart,) = at.get("deck_gl_json_chart")
-    spec = json.loads(chart.proto.json)
-    (layer,) = [layer for layer in spec["layers"] if layer["@@type"] == "ScatterplotLayer"]
-    return len(layer["data"])
-
-
-def test_map_filter_and_counts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    store = write_store(tmp_path / "events.gpkg", small_events(3, 2))
-    at = run_app(monkeypatch, store)
-    assert shown_count(at) == (5, 5)
-    assert deck_points(at) == 5
-    spec = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
-    assert spec.get("mapStyle") in (None, "")  # offline: no basemap tiles
-    tooltip = json.loads(at.get("deck_gl_json_chart")[0].proto.tooltip)["html"]
-    assert all(f"{{{k}}}" in tooltip for k in ("name_zh", "name_en", "score_txt", "time_txt", "accuracy_txt"))
-    (points,) = [layer["data"] for layer in spec["layers"] if layer["@@type"] == "ScatterplotLayer"]
-    assert {p["name_zh"] for p in points} == {"坑槽", "路面抛洒物"}
-    assert {tuple(p["color"]) for p in points} == {(228, 26, 28), (253, 180, 98)}
-    (outlines,) = [layer["data"] for layer in spec["layers"] if layer["@@type"] == "PolygonLayer"]
-    assert len(outlines) == 5 and all(len(o["footprint_ring"]) == 5 for o in outlines)
-    (classes,) = at.multiselect
-    assert set(classes.value) == {"pothole", "road_debris"}
-    assert any("坑槽" in opt for opt in classes.options)  # taxonomy names shown
-    counts = at.dataframe[0].value
-    assert dict(zip(counts["class_key"], counts["events"], strict=True)) == {"pothole": 3, "road_debris": 2}
-    assert any("Last refresh" in c.value for c in at.caption)
-
-    classes.set_value(["road_debris"]).run()
-    assert shown_count(at) == (2, 5)
-    assert deck_points(at) == 2
-
-
-def test_auto_refresh_fragment_renders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    at = run_app(monkeypatch, write_store(tmp_path / "events.gpkg", small_events(1, 1)), refresh_s="5")
-    assert shown_count(at) == (2, 2)
-
-
-def test_empty_missing_and_unconfigured_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    at = run_app(monkeypatch, write_store(tmp_path / "empty.gpkg", []))
-    assert any("No events in the store yet" in i.value for i in at.info)
-    assert not at.get("deck_gl_json_chart")
-    at = run_app(monkeypatch, tmp_path / "missing.gpkg")
-    assert any("Event store not found" in w.value for w in at.warning)
-    at = run_app(monkeypatch, None)
-    assert any("No event store configured" in e.value for e in at.error)
-    (tmp_path / "junk.gpkg").write_bytes(b"junk" * 500)
-    at = run_app(monkeypatch, tmp_path / "junk.gpkg")
-    assert any("Cannot read the event store" in e.value for e in at.error)
 
 
 def test_settings_from_argv_override_environment():
@@ -96,9 +20,17 @@ def test_settings_from_argv_override_environment():
         ["--store", "a.gpkg", "--map-style", "http://x/style.json"],
         {"ROADSIGHT_STORE": "b.gpkg", "ROADSIGHT_REFRESH_S": "3"},
     )
-    assert (str(s.store), s.map_style, s.refresh_s) == ("a.gpkg", "http://x/style.json", 3.0)
-    assert parse_settings([], {"ROADSIGHT_STORE": "b.gpkg"}).store == Path("b.gpkg")
+    assert (s.store, s.map_style, s.refresh_s, s.map_gcj02) == ("a.gpkg", "http://x/style.json", 3.0, False)
+    assert parse_settings([], {"ROADSIGHT_STORE": "b.gpkg"}).store == "b.gpkg"
     assert parse_settings([], {}).store is None
+    # a database URI keeps its '//' (a Path would fold it)
+    url = "postgresql://rs@db.local:5432/roadsight"
+    assert parse_settings(["--store", url], {}).store == url
+    # GCJ-02 only with a basemap: explicit, or a known GCJ-02 provider's style
+    assert parse_settings(["--map-gcj02"], {}).map_gcj02 is False
+    assert parse_settings(["--map-gcj02", "--map-style", "http://tiles.local/style.json"], {}).map_gcj02
+    assert parse_settings(["--map-style", "https://webapi.amap.com/style.json"], {}).map_gcj02
+    assert not parse_settings(["--map-style", "https://tiles.openfreemap.org/styles/liberty"], {}).map_gcj02
 
 
 def free_port() -> int:
@@ -113,7 +45,7 @@ def get(url: str) -> tuple[int, str]:
 
 
 def test_real_streamlit_server_serves_health_and_page(tmp_path: Path):
-    store = write_store(tmp_path / "events.gpkg", small_events(2, 1))
+    store = write_demo_site(tmp_path, 20, seed=1).store
     port = free_port()
     cmd = [
         sys.executable,
@@ -144,8 +76,9 @@ def test_real_streamlit_server_serves_health_and_page(tmp_path: Path):
             except OSError:
                 time.sleep(0.5)
         assert health == (200, "ok"), f"server did not come up: {proc.poll()=}"
-        status, html = get(f"http://127.0.0.1:{port}/")
-        assert status == 200 and "<html" in html.lower() and "streamlit" in html.lower()
+        for path in ("", "Case?case=x", "Map"):  # the pages' URL paths are served (the app routes them)
+            status, html = get(f"http://127.0.0.1:{port}/{path}")
+            assert status == 200 and "<html" in html.lower() and "streamlit" in html.lower()
     finally:
         proc.terminate()
         try:

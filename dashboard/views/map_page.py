@@ -1,0 +1,105 @@
+"""Map page: the cases on a pydeck map, filtered in the sidebar, aggregated on the server when many.
+
+Texts the browser test relies on: "Showing N of M cases" (N shown after the
+filters, M the cases this user may see) and the "Open case" selectbox, which
+opens the Case page at ``/Case?case=ID``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.filter_widgets import AREA_KEY, render_filters
+from dashboard.filters import CaseFilter, apply_filter, bbox_wkt
+from dashboard.loaders import allowed_cases_or_stop, load_cases_view, load_coverage, visible_cases
+from dashboard.map_layers import CELL_LAYER_ID, POINT_LAYER_ID, build_case_map
+from dashboard.page_context import CASE_PAGE, CASE_QUERY_PARAM, PageContext, page_context
+
+OPEN_CASE_LIMIT = 500  # case ids offered in "Open case" (the worst and newest first)
+MAP_KEY = "case_map"
+
+
+def _on_map_select() -> None:
+    """Picked grid cells become the area filter (runs before the rerun, so the widget can change)."""
+    state = st.session_state.get(MAP_KEY)
+    objects = (state or {}).get("selection", {}).get("objects", {}) if state else {}
+    cells = objects.get(CELL_LAYER_ID) or []
+    if cells:
+        st.session_state[AREA_KEY] = bbox_wkt(
+            min(c["min_lon"] for c in cells),
+            min(c["min_lat"] for c in cells),
+            max(c["max_lon"] for c in cells),
+            max(c["max_lat"] for c in cells),
+        )
+    points = objects.get(POINT_LAYER_ID) or []
+    if points:
+        st.session_state["open_case"] = points[-1]["case_id"]
+
+
+def render_map(ctx: PageContext, case_filter: CaseFilter, color_by: str) -> None:
+    """The refreshing part: re-reads the store's files when they changed."""
+    st.caption(f"Last refresh: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC · store: {ctx.settings.store}")
+    view = load_cases_view(ctx.paths)
+    if view.table is None:
+        return
+    allowed = visible_cases(view.table, ctx.user)
+    shown = apply_filter(allowed, case_filter)
+    st.markdown(f"Showing {len(shown)} of {len(allowed)} cases")
+    assert ctx.paths is not None
+    coverage, tracks = load_coverage(ctx.paths)
+    if coverage is not None and case_filter.missions:
+        coverage = coverage[coverage["mission_id"].isin(case_filter.missions)]
+        tracks = tracks[tracks["mission_id"].isin(case_filter.missions)] if tracks is not None else None
+    case_map = build_case_map(
+        shown,
+        coverage=coverage,
+        tracks=tracks,
+        map_style=ctx.settings.map_style,
+        gcj02=ctx.settings.map_gcj02,
+        color_by=color_by,
+    )
+    st.pydeck_chart(
+        case_map.deck, height=600, on_select=_on_map_select, selection_mode="multi-object", key=MAP_KEY
+    )
+    notes = []
+    if case_map.mode == "grid":
+        notes.append(f"{len(shown)} cases in {case_map.cells_sent} cells: pick cells to zoom in")
+    if case_map.coverage_total:
+        notes.append(f"coverage: {case_map.coverage_sent} of {case_map.coverage_total} frame footprints")
+    if case_map.tracks_sent:
+        notes.append(f"{case_map.tracks_sent} tracks")
+    if notes:
+        st.caption(" · ".join(notes))
+    ordered = shown.sort_values(["severity", "last_seen_utc"], ascending=[False, False]).head(OPEN_CASE_LIMIT)
+    options = ordered["case_id"].tolist()  # plain ids: what a user pastes, what a test picks
+    current = st.session_state.get("open_case")
+    if current is not None and current not in set(options):
+        st.session_state["open_case"] = None
+    chosen = st.selectbox(
+        "Open case",
+        options,
+        index=None,
+        key="open_case",
+        placeholder=f"{len(options)} of {len(shown)} cases (worst, newest first)",
+    )
+    if chosen:
+        st.switch_page(CASE_PAGE, query_params={CASE_QUERY_PARAM: chosen})
+    table = ordered[
+        ["case_id", "name_zh", "name_en", "status", "severity", "road_name", "stake", "last_seen_utc"]
+    ]
+    st.dataframe(pd.DataFrame(table).head(200), hide_index=True)
+
+
+ctx = page_context()
+st.title("Map · 地图")
+_view, allowed = allowed_cases_or_stop(ctx.paths, ctx.user)
+case_filter = render_filters(allowed)
+color_by = st.sidebar.radio("Colour by", ["class", "severity"], horizontal=True, key="color_by")
+st.button("Refresh now")
+if ctx.settings.refresh_s > 0:
+    st.fragment(run_every=ctx.settings.refresh_s)(render_map)(ctx, case_filter, color_by)
+else:
+    render_map(ctx, case_filter, color_by)
