@@ -1,5 +1,6 @@
 """Case exports for road managers: filtered cases as GeoPackage, GeoJSON, CSV or Excel, and work orders.
 
+* :func:`load_case_table` -- the cases file with review states (and road columns);
 * :func:`filter_cases` -- the cases a user asked for (class, review state or case
   status, road, time range);
 * :func:`cases_for` -- what a user may take away: enforcement cases only for
@@ -8,6 +9,7 @@
 * :func:`export_cases` -- one file, the format from the suffix (``.gpkg``,
   ``.geojson``, ``.csv``, ``.xlsx``); GeoPackage and GeoJSON in EPSG:4326, CSV and
   Excel with the geometry as WKT beside ``lon``/``lat``;
+* :func:`export_cases_bytes` -- the same as bytes, for a download button;
 * :func:`work_order_pdf` -- the open cases of one road, by chainage, as a
   printable table (A4 landscape, :data:`WORK_ORDER_ROWS_PER_PAGE` rows a page).
 
@@ -24,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,6 +198,13 @@ def export_cases(cases: gpd.GeoDataFrame, path: str | Path, fmt: str | None = No
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def export_cases_bytes(cases: gpd.GeoDataFrame, fmt: str) -> bytes:
+    """What :func:`export_cases` writes for ``fmt`` (gpkg, geojson, csv or xlsx), as bytes."""
+    kind = export_format(f"cases.{fmt}", fmt)
+    with tempfile.TemporaryDirectory(prefix="roadsight-export-") as tmp:
+        return export_cases(cases, Path(tmp) / f"cases.{kind}").read_bytes()
 
 
 def open_cases_on_road(cases: gpd.GeoDataFrame, road: str) -> gpd.GeoDataFrame:

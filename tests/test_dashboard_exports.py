@@ -20,6 +20,7 @@ from dashboard.exports import (
     ExportError,
     cases_for,
     export_cases,
+    export_cases_bytes,
     filter_cases,
     with_review_states,
     work_order_pdf,
@@ -88,6 +89,9 @@ def test_geojson_csv_and_excel_round_trip(cases: gpd.GeoDataFrame, tmp_path: Pat
     back = gpd.read_file(geojson)
     assert sorted(back["case_id"]) == sorted(cases["case_id"])
     assert back.geometry.geom_equals_exact(cases.geometry, tolerance=1e-9).all()
+
+    as_bytes = export_cases_bytes(cases, "geojson")
+    assert json.loads(as_bytes)["features"] == doc["features"]
 
     csv = pd.read_csv(export_cases(cases, tmp_path / "c.csv"))
     assert list(csv["case_id"]) == list(cases["case_id"])
