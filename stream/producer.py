@@ -34,6 +34,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -49,6 +50,7 @@ from stream.partitioner import CachedKeyPartitioner
 from stream.schema import SCHEMA_NAME, SCHEMA_VERSION, encode_event, event_to_wire
 from stream.spool import Headers, OutboundMessage, Spool, SpoolStats
 from stream.spool_sender import SpoolSender
+from stream.spool_sender_process import SpoolSenderProcess
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,30 @@ def producer_factory(
     overrides: Mapping[str, Any] | None = None,
 ) -> Callable[[], KafkaProducer]:
     """A function that makes the idempotent, ``acks=all`` producer the spool sender uses."""
+    config = producer_config(
+        bootstrap,
+        client_id=client_id,
+        security=security,
+        tuning=tuning,
+        connect_timeout_s=connect_timeout_s,
+        overrides=overrides,
+    )
+    return partial(KafkaProducer, **config)
+
+
+def producer_config(
+    bootstrap: str,
+    *,
+    client_id: str = "roadsight-edge",
+    security: KafkaSecurity | None = None,
+    tuning: ProducerTuning | None = None,
+    connect_timeout_s: float = 10.0,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``KafkaProducer`` settings of the spool sender: idempotent, ``acks=all``, tuned.
+
+    Raises ``ValueError`` naming settings kafka-python does not know.
+    """
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap,
         "client_id": client_id,
@@ -144,7 +170,7 @@ def producer_factory(
         raise ValueError(
             f"unknown Kafka producer settings {unknown} (kafka-python's names, e.g. sasl_mechanism)"
         )
-    return lambda: KafkaProducer(**config)
+    return config
 
 
 @dataclass
@@ -174,6 +200,10 @@ class EventPublisher:
             raising :class:`stream.spool.SpoolFullError` (None: forever).
         tuning: producer batching/compression/timeouts.
         producer_overrides: raw ``KafkaProducer`` settings, applied last.
+        sender_process: send from a child process (:mod:`stream.spool_sender_process`)
+            instead of a thread: kafka-python's per-record Python then runs on another
+            core, beside this process's validation and spooling (about 1.5x the events/s
+            on two cores). Same order, acknowledgement and counters.
     """
 
     def __init__(
@@ -193,6 +223,7 @@ class EventPublisher:
         client_id: str = "roadsight-edge",
         connect_timeout_s: float = 10.0,
         producer_overrides: Mapping[str, Any] | None = None,
+        sender_process: bool = False,
     ) -> None:
         if not callable(key_by) and key_by not in ("cell", "source"):
             raise ValueError(f"key_by must be 'cell', 'source' or a function, got {key_by!r}")
@@ -201,7 +232,7 @@ class EventPublisher:
         self.key_by = key_by
         self.cell_precision = cell_precision
         tuning = tuning or ProducerTuning()
-        factory = producer_factory(  # first: a bad setting fails before the spool is opened
+        config = producer_config(  # first: a bad setting fails before the spool is opened
             bootstrap,
             client_id=client_id,
             security=security,
@@ -216,7 +247,17 @@ class EventPublisher:
             warn_fraction=warn_fraction,
             block_timeout_s=block_timeout_s,
         )
-        self.sender = SpoolSender(self.spool, factory, window=tuning.window).start()
+        self.sender: SpoolSender | SpoolSenderProcess
+        if sender_process:
+            try:
+                self.sender = SpoolSenderProcess(self.spool, config, window=tuning.window).start()
+            except BaseException:
+                self.spool.close()
+                raise
+        else:
+            self.sender = SpoolSender(
+                self.spool, partial(KafkaProducer, **config), window=tuning.window
+            ).start()
         self._lock = threading.Lock()
         self._published = 0
         self._invalid = 0

@@ -404,6 +404,14 @@ class Spool:
                 )
             self._changed.notify_all()
 
+    def apply_removed(self, count: int, freed: int, counter: str) -> None:
+        """Account for rows another process's sender removed (``counter``: sent or quarantined)."""
+        self._removed(count, freed, counter)
+
+    def apply_count(self, name: str, n: int) -> None:
+        """Add to a counter on behalf of another process's sender (send_errors, resent, ...)."""
+        self._count(name, n)
+
     def quarantine(self, seq: int, error: str) -> None:
         """Move a row the broker refused for good into the ``quarantine`` table (kept, counted)."""
         self._delete([seq], counter="quarantined", quarantine_error=error)

@@ -171,15 +171,17 @@ def test_geohash_cells_match_the_reference_encoding() -> None:
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("sender_process", [False, True], ids=["sender-thread", "sender-process"])
 def test_publisher_delivers_keyed_by_cell_with_dead_letters(
-    kafka_bootstrap: str, kafka_topic: str, tmp_path: Path
+    kafka_bootstrap: str, kafka_topic: str, tmp_path: Path, sender_process: bool
 ) -> None:
     events = mission_events("m-publish", ["cam0", "cam1"], 40)
     bad = replace(events[3], score=7.0)
     topics = TopicNames(
         detections=kafka_topic, dead_letter=kafka_topic + ".dlq", cases=kafka_topic + ".cases"
     )
-    with EventPublisher(tmp_path / "edge.spool", kafka_bootstrap, topics=topics) as publisher:
+    spool = tmp_path / "edge.spool"
+    with EventPublisher(spool, kafka_bootstrap, topics=topics, sender_process=sender_process) as publisher:
         assert publisher.publish([*events, bad]) == len(events)
         publisher.publish_message(topics.cases, b'{"case": 7}', b"case-7", (("schema", b"case"),))
     stats = publisher.stats()
