@@ -117,27 +117,6 @@ class ProducerTuning:
         return settings
 
 
-def producer_factory(
-    bootstrap: str,
-    *,
-    client_id: str = "roadsight-edge",
-    security: KafkaSecurity | None = None,
-    tuning: ProducerTuning | None = None,
-    connect_timeout_s: float = 10.0,
-    overrides: Mapping[str, Any] | None = None,
-) -> Callable[[], KafkaProducer]:
-    """A function that makes the idempotent, ``acks=all`` producer the spool sender uses."""
-    config = producer_config(
-        bootstrap,
-        client_id=client_id,
-        security=security,
-        tuning=tuning,
-        connect_timeout_s=connect_timeout_s,
-        overrides=overrides,
-    )
-    return partial(KafkaProducer, **config)
-
-
 def producer_config(
     bootstrap: str,
     *,
