@@ -3,22 +3,29 @@
 Start needs confirmation and passing pre-flight checks; the vehicle arms, flies
 the road mission in AUTO (progress reaches the last item), and returns to launch
 on link loss and on low battery as the drone profile's failsafe parameters say.
+The last test is the whole chain: plan along a simulated road, upload, fly,
+render video and telemetry along the flown path, `roadsight run`, `roadsight eval`.
 The simulator runs its clock 10x faster than the wall clock; every wait polls
 with a generous deadline instead of sleeping a fixed time.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import dronekit
 import numpy as np
 import pytest
 from net_helpers import free_port
 from pymavlink import mavutil
+from shapely.geometry import LineString, Point
 
 from hardware.device_profiles import load_drone_profile
 from hardware.mission_flight import MissionStartRefused, start_mission
@@ -26,8 +33,12 @@ from hardware.mission_upload import upload_mission
 from hardware.missions import MissionItem, plan_road_mission
 from hardware.profiles import load_camera_profile
 from hardware.sim.flight import KinematicFlight, failsafe_action
+from hardware.sim.flown import write_flown_mission
 from hardware.sim.flying_vehicle import FlyingVehicle
+from hardware.sim.generate import plan_mission
 from hardware.sim.mission_store import StoredItem
+from hardware.sim.scenario import load_scenario
+from stream import GeoPackageStore
 
 mav = mavutil.mavlink
 LAT0, LON0, GROUND_MSL = 30.2741, 120.1551, 12.0
@@ -224,3 +235,66 @@ def test_low_battery_makes_the_vehicle_return(flying_sim: tuple[FlyingVehicle, i
     assert seen[-1].last_reached < seen[-1].total
     end = sim.track()[-1]
     assert _distance_home_m(end.lat, end.lon) < 2.5
+
+
+# -- plan -> upload -> fly -> detect -> map ------------------------------------------------------
+@pytest.mark.gst
+def test_plan_upload_fly_detect_map(tmp_path: Path) -> None:
+    """The whole chain: the video and telemetry the pipeline reads come from the path the vehicle flew."""
+    quick = load_scenario("drone_quick")
+    road_shape = quick.road.model_copy(
+        update={"length_m": 160.0, "heading_deg": 60.0, "curvature_deg_per_100m": 0.0}
+    )
+    scenario = quick.model_copy(update={"road": road_shape, "duration_s": 20.0})
+    world_plan = plan_mission(scenario, 3)
+    world, road = world_plan.world, world_plan.world.road
+    road_lonlat = world.to_lonlat(road.points(np.linspace(0.0, road.spec.length_m, 50), 0.0))
+    plan = plan_road_mission(
+        road_lonlat, camera=load_camera_profile(scenario.camera_profile), altitude_m=30, speed_mps=5.5
+    )
+    items = plan.mission_items()
+    home_lon, home_lat = world.to_lonlat(road.points(np.array([0.0]), -15.0))[0]  # beside the road's start
+    port = free_port(socket.SOCK_DGRAM)
+    home = (float(home_lat), float(home_lon), scenario.origin.ground_elevation_m)
+    with FlyingVehicle(home, f"udpout:127.0.0.1:{port}", time_factor=10) as sim:
+        vehicle = _connect(port)
+        try:
+            upload_mission(vehicle, items, timeout_s=30)
+            flight = start_mission(vehicle, drone=DRONE, confirm=True, timeout_s=60)
+            last = list(flight.progress(poll_s=0.3, timeout_s=300))[-1]
+        finally:
+            vehicle.close()
+        track = sim.track()
+    assert last.finished and last.last_reached == len(items)
+    mission = write_flown_mission(world_plan, track, tmp_path / "flown")
+    manifest = json.loads((mission / "scenario.json").read_text())
+    assert manifest["ground_truth_objects"] >= 5  # the flight saw the road's defects
+    store = tmp_path / "flown.gpkg"
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "roadsight", "run", "--source", str(mission / "video.mp4"),
+            "--telemetry", str(mission / "telemetry.tlog"), "--camera", scenario.camera_profile,
+            "--mission-id", "flown", "--store", str(store), "--json",
+        ],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(
+        subprocess.run(
+            [
+                sys.executable, "-m", "roadsight", "eval",
+                "--mission", str(mission), "--store", str(store), "--json",
+            ],
+            capture_output=True, text=True, timeout=300, check=True,
+        ).stdout
+    )  # fmt: skip
+    assert report["recall"] >= 0.6 and report["precision"] >= 0.6, report
+    assert report["geo_error_p95_m"] < 1.5, report
+    with GeoPackageStore(store, readonly=True) as events_store:
+        events = events_store.read()
+    assert len(events) == report["events"] and set(events["mission_id"]) == {"flown"}
+    # Every event lies on the road corridor the mission was planned along.
+    road_line = LineString(road.points(np.linspace(0.0, road.spec.length_m, 200), 0.0))
+    xy = world.to_local(np.column_stack([events.geometry.x, events.geometry.y]))
+    off_road = [float(road_line.distance(Point(p))) for p in xy]
+    assert max(off_road) <= road.spec.half_corridor_m, off_road
