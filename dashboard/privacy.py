@@ -45,6 +45,7 @@ from dashboard.haar import HaarCascade, find_cascade, load_cascade
 
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
 FACE_CASCADE_PACKAGE = "opencv-data"  # the Debian package that installs it
+FACE_SEARCH_MAX_SIDE = 1280  # pixels: larger frames are searched for faces at this size
 BLUR_MARGIN = 0.15  # each box grows by this share of its size before blurring
 # Width / height of the block of characters on a plate (the plate itself: Chinese 440x140 mm,
 # EU 520x110 mm; the characters fill most of its width and about two thirds of its height).
@@ -84,12 +85,19 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def detect_faces(gray: np.ndarray, *, min_size_px: int = 30) -> np.ndarray | None:
-    """Frontal faces as ``(N, 4)`` x1, y1, x2, y2; None when the cascade is not installed."""
+    """Frontal faces as ``(N, 4)`` x1, y1, x2, y2; None when the cascade is not installed.
+
+    Frames larger than :data:`FACE_SEARCH_MAX_SIDE` are searched at that size (a face
+    small enough to vanish there is too small to recognise), boxes scaled back.
+    """
     cascade = face_cascade()
     if cascade is None:
         return None
-    xywh = cascade.detect(cv2.equalizeHist(gray), min_size=(min_size_px, min_size_px))
-    return np.column_stack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]]).reshape(-1, 4)
+    scale = min(1.0, FACE_SEARCH_MAX_SIDE / max(gray.shape))
+    small = gray if scale == 1.0 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    side = max(round(min_size_px * scale), cascade.width)
+    xywh = cascade.detect(cv2.equalizeHist(small), min_size=(side, side)).astype(np.float64) / scale
+    return np.round(np.column_stack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])).astype(np.int64).reshape(-1, 4)
 
 
 def detect_plates(gray: np.ndarray, *, min_width_px: int = PLATE_MIN_WIDTH_PX) -> np.ndarray:

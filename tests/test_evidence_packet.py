@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fixtures_evidence import Site, build_site
+from fixtures_evidence import Site, build_site, jpeg
 
 from capture.telemetry.track import TelemetryTrack
 from dashboard.evidence_media import caption_for, encode_clip
@@ -352,8 +352,9 @@ def test_caption_states_time_and_place() -> None:
 
 
 def test_mjpeg_clip_where_h264_is_not_wanted(site: Site) -> None:
-    clip = encode_clip(site.frames, prefer_h264=False)
-    assert clip.name == "clip.avi" and clip.codec == "MJPEG" and clip.frames == 2
+    smaller = jpeg(640, 480, seed=9)  # scaled to the first frame's size
+    clip = encode_clip([*site.frames, smaller], prefer_h264=False)
+    assert clip.name == "clip.avi" and clip.codec == "MJPEG" and clip.frames == 3
     assert clip.data[:4] == b"RIFF" and clip.data[8:12] == b"AVI "
 
 

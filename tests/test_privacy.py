@@ -131,6 +131,10 @@ def test_a_real_face_is_found_and_blurred() -> None:
     x1, y1, x2, y2 = found.faces[0]
     # Her face: between the hairline and the chin, around (262, 216) in the 512x600 photo.
     assert x1 < 262 < x2 and y1 < 216 < y2 and 150 < x2 - x1 < 320
+    # The same photo at 4x: searched at 1280 px, the box scaled back to the full frame.
+    big = cv2.resize(photo, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    faces = detect_sensitive(big).faces
+    assert (np.abs(faces - 4 * found.faces[0]) < 40).all(axis=1).any(), faces
     data = PORTRAIT.read_bytes()
     blurred = cv2.imdecode(np.frombuffer(blur_sensitive(data), np.uint8), cv2.IMREAD_COLOR)
     face = (slice(y1, y2), slice(x1, x2))
