@@ -29,9 +29,12 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from detect.errors import DetectError
+
+if TYPE_CHECKING:
+    from detect.model_info import ModelInfo
 
 Precision = Literal["fp32", "fp16", "int8"]
 KEY_FORMAT = "roadsight-trt-engine/1"
@@ -175,14 +178,18 @@ def current_target() -> EngineTarget:
     return EngineTarget(str(torch.cuda.get_device_name(0)), (int(major), int(minor)), str(trt.__version__))
 
 
-def onnx_header(onnx: Path) -> dict[str, Any]:
-    """Class names, stride and image size from the ONNX metadata, for the engine header."""
+def onnx_info(onnx: Path) -> ModelInfo:
+    """What the ONNX model says about itself (names, stride, input size), read on the CPU."""
     import onnxruntime as ort
 
     from detect.model_info import read_model_info
 
-    session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
-    info = read_model_info(session, str(onnx))
+    return read_model_info(ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"]), str(onnx))
+
+
+def onnx_header(onnx: Path) -> dict[str, Any]:
+    """Class names, stride and image size from the ONNX metadata, for the engine header."""
+    info = onnx_info(onnx)
     header: dict[str, Any] = {"names": dict(enumerate(info.names)), "stride": info.stride}
     if info.meta_imgsz is not None:
         header["imgsz"] = list(info.meta_imgsz)

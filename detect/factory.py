@@ -5,7 +5,9 @@ model                      backend          runs with
 =========================  ===============  =============================================
 ``*.onnx`` (FP32 or INT8)  ``onnxruntime``  :class:`OnnxDetector` (CPU; CUDA/TensorRT/
                                             OpenVINO execution providers when present)
-``*.engine``               ``tensorrt``     :class:`TensorRTDetector` (NVIDIA GPU)
+``*.engine``               ``tensorrt``     :class:`TensorRTDetector` (NVIDIA GPU); an
+                                            ``.onnx`` with ``backend="tensorrt"`` is built
+                                            into a cached engine first
 ``*.pt``                   ``ultralytics``  :class:`UltralyticsDetector` (reference)
 ``*_openvino_model/``      ``openvino``     ONNX Runtime's OpenVINO provider on the
                                             ``.onnx`` inside, if both exist; else
@@ -62,6 +64,27 @@ def _openvino_onnx(path: Path) -> Path | None:
     return found[0] if found else None
 
 
+def _cached_engine(
+    onnx: Path,
+    imgsz: int | tuple[int, int] | None,
+    precision: Literal["fp32", "fp16", "int8"],
+    batch: int,
+    cache_dir: Path | None,
+) -> Path:
+    """The engine for ``onnx`` on this GPU, built first when the cache has none that matches."""
+    from detect.engine_cache import current_target, ensure_engine, onnx_info
+
+    current_target()  # no TensorRT or GPU: say so before reading the model
+    if imgsz is None:
+        info = onnx_info(onnx)
+        imgsz = info.input_hw or info.meta_imgsz or (640, 640)
+    size = (imgsz, imgsz) if isinstance(imgsz, int) else (int(imgsz[0]), int(imgsz[1]))
+    engine, _decision = ensure_engine(
+        onnx, cache_dir or onnx.parent / "engines", precision=precision, imgsz=size, batch=batch
+    )
+    return engine
+
+
 def load_detector(
     path: str | Path,
     backend: Backend = "auto",
@@ -75,6 +98,9 @@ def load_detector(
     intra_op_threads: int | None = None,
     spin: bool | None = None,
     device: str | int | None = None,
+    engine_precision: Literal["fp32", "fp16", "int8"] = "fp16",
+    engine_batch: int = 1,
+    engine_cache: Path | None = None,
 ) -> Detector:
     """A :class:`Detector` for the model at ``path``.
 
@@ -84,6 +110,9 @@ def load_detector(
         conf, iou, class_map, imgsz, max_det: as :class:`OnnxDetector`, for every backend.
         providers, intra_op_threads, spin: ONNX Runtime only (``providers="auto"``: the best one present).
         device: CUDA device index for TensorRT; Ultralytics device string (default ``"cpu"``).
+        engine_precision, engine_batch, engine_cache: an ONNX model with ``backend="tensorrt"`` runs as
+            an engine built here and cached in ``engine_cache`` (default ``<model dir>/engines``) per
+            GPU and TensorRT version (:mod:`detect.engine_cache`); a mismatched cached engine is rebuilt.
 
     Raises:
         DetectError: unknown backend or format, a backend that is not installed or has no device here
@@ -125,6 +154,8 @@ def load_detector(
     if chosen == "tensorrt":
         from detect.tensorrt_backend import TensorRTDetector
 
+        if path.suffix.lower() == ".onnx":
+            path = _cached_engine(path, imgsz, engine_precision, engine_batch, engine_cache)
         return TensorRTDetector(path, device=int(device or 0), **common)
     from detect.ultralytics_backend import UltralyticsDetector
 

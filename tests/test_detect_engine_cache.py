@@ -24,6 +24,7 @@ from detect.engine_cache import (
     write_engine,
 )
 from detect.errors import DetectError
+from detect.factory import load_detector
 from detect.tensorrt_backend import engine_names, read_engine_file
 
 ORIN = EngineTarget("Orin (nvgpu)", (8, 7), "10.3.0")
@@ -122,3 +123,10 @@ def test_building_without_tensorrt_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DetectError, match="TensorRT is not installed"):
         ensure_engine(STARTER, tmp_path, precision="fp16", imgsz=(640, 640))
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_onnx_with_the_tensorrt_backend_goes_through_the_cache(tmp_path: Path) -> None:
+    with pytest.raises(DetectError, match="TensorRT is not installed"):
+        load_detector(STARTER, backend="tensorrt", engine_cache=tmp_path / "engines")
+    assert not (tmp_path / "engines").exists()
