@@ -27,7 +27,7 @@ APT_PACKAGES=(
   # PyGObject and pycairo build from source against these
   libgirepository1.0-dev libcairo2-dev pkg-config gcc make
   # headless browser for dashboard tests
-  chromium fonts-liberation
+  chromium chromium-driver fonts-liberation
   # PostgreSQL + PostGIS: the production event store (the tests start a throw-away cluster)
   postgresql-15 postgresql-15-postgis-3
 )
