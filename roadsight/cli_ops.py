@@ -70,6 +70,9 @@ def register(app: typer.Typer, **subapps: typer.Typer) -> None:
         max_flight_s: Annotated[
             float | None, typer.Option(help="Give up monitoring after this long.")
         ] = None,
+        link_loss_s: Annotated[
+            float, typer.Option(help="No vehicle heartbeat this long = link lost: command RTL.")
+        ] = 5.0,
     ) -> None:
         """Pre-flight checks, arm, AUTO, then follow the mission to its end (RTL on failsafe)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -84,7 +87,9 @@ def register(app: typer.Typer, **subapps: typer.Typer) -> None:
             )
         vehicle = _connect(connect, timeout)
         try:
-            flight = start_mission(vehicle, drone=profile, confirm=confirm, timeout_s=timeout)
+            flight = start_mission(
+                vehicle, drone=profile, confirm=confirm, timeout_s=timeout, link_loss_s=link_loss_s
+            )
             for check in flight.checks:
                 console.print(check.line(), highlight=False)
             columns = (

@@ -47,6 +47,7 @@ def plan_file(tmp_path: Path) -> Path:
 def sim() -> Iterator[tuple[FlyingVehicle, int]]:
     port = free_port(socket.SOCK_DGRAM)
     vehicle = FlyingVehicle((LAT0, LON0, 12.0), f"udpout:127.0.0.1:{port}", time_factor=10)
+    vehicle.params["FS_GCS_TIMEOUT"] = 20.0  # a CPU-starved test process is not a lost link
     yield vehicle.start(), port
     vehicle.stop()
 
@@ -84,7 +85,20 @@ def test_mission_upload_then_start_flies_it(
     assert "read back equal" in upload.output
     assert vehicle.mission.uploads_accepted == 1 and len(vehicle.mission.items) == len(items) + 1
     start = runner.invoke(
-        cli, ["mission", "start", "--connect", url, "--confirm", "--timeout", "60", "--max-flight-s", "240"]
+        cli,
+        [
+            "mission",
+            "start",
+            "--connect",
+            url,
+            "--confirm",
+            "--timeout",
+            "60",
+            "--max-flight-s",
+            "240",
+            "--link-loss-s",
+            "30",
+        ],
     )
     assert start.exit_code == 0, start.output + repr(start.exception)
     assert "PASS gps fix" in start.output and "done" in start.output

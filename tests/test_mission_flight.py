@@ -44,6 +44,7 @@ mav = mavutil.mavlink
 LAT0, LON0, GROUND_MSL = 30.2741, 120.1551, 12.0
 DRONE = load_drone_profile("generic_ardupilot_quad")  # RTL at 25 %, RTL on link loss
 M_PER_DEG_LAT = 111_320.0
+LINK_LOSS_S = 30.0  # the ground station's own limit: generous, a loaded CI machine can stall a thread
 
 
 def _road_mission(length_m: float = 240.0) -> list[MissionItem]:
@@ -80,10 +81,16 @@ def _connect(port: int) -> dronekit.Vehicle:
 
 @pytest.fixture
 def flying_sim(request: pytest.FixtureRequest) -> Iterator[tuple[FlyingVehicle, int]]:
-    """A fresh simulated copter at home (clock 10x); ``indirect`` parameters override its options."""
+    """A fresh simulated copter at home (clock 10x); ``indirect`` parameters override its options.
+
+    Its GCS failsafe waits ``gcs_timeout_s`` (default 20 s, so that a test process starved of CPU on
+    a loaded machine does not look like a lost link; the link-loss test asks for ArduPilot's 5 s).
+    """
     options = {"time_factor": 10.0, **getattr(request, "param", {})}
+    gcs_timeout_s = options.pop("gcs_timeout_s", 20.0)
     port = free_port(socket.SOCK_DGRAM)
     sim = FlyingVehicle((LAT0, LON0, GROUND_MSL), f"udpout:127.0.0.1:{port}", **options)
+    sim.params["FS_GCS_TIMEOUT"] = gcs_timeout_s
     yield sim.start(), port
     sim.stop()
 
@@ -171,7 +178,7 @@ def test_mission_flies_to_the_last_waypoint_and_lands_home(flying_sim: tuple[Fly
     vehicle = _connect(port)
     try:
         upload_mission(vehicle, items, timeout_s=30)
-        flight = start_mission(vehicle, drone=DRONE, confirm=True, timeout_s=60)
+        flight = start_mission(vehicle, drone=DRONE, confirm=True, timeout_s=60, link_loss_s=LINK_LOSS_S)
         assert sim.params["FS_GCS_ENABLE"] == 1.0 and sim.params["BATT_LOW_MAH"] == 1250.0
         seen = list(flight.progress(poll_s=0.2, timeout_s=240))
     finally:
@@ -199,14 +206,14 @@ def test_mission_flies_to_the_last_waypoint_and_lands_home(flying_sim: tuple[Fly
 
 
 # Clock 2x: the 5 s (wall) GCS timeout is 10 simulated s, well inside the ~45 s mission.
-@pytest.mark.parametrize("flying_sim", [{"time_factor": 2.0}], indirect=True)
+@pytest.mark.parametrize("flying_sim", [{"time_factor": 2.0, "gcs_timeout_s": 5.0}], indirect=True)
 def test_link_loss_makes_the_vehicle_return(flying_sim: tuple[FlyingVehicle, int]) -> None:
     sim, port = flying_sim
     items = _road_mission()
     vehicle = _connect(port)
     try:
         upload_mission(vehicle, items, timeout_s=30)
-        start_mission(vehicle, drone=DRONE, confirm=True, timeout_s=60)
+        start_mission(vehicle, drone=DRONE, confirm=True, timeout_s=60, link_loss_s=LINK_LOSS_S)
         _wait_until(lambda: sim.flight.state.alt_rel_m > 25, 60, "climbed")
     finally:
         vehicle.close()  # the ground station is gone: no more GCS heartbeats
@@ -224,7 +231,7 @@ def test_low_battery_makes_the_vehicle_return(flying_sim: tuple[FlyingVehicle, i
     vehicle = _connect(port)
     try:
         upload_mission(vehicle, _road_mission(), timeout_s=30)
-        flight = start_mission(vehicle, drone=DRONE, confirm=True, timeout_s=60)
+        flight = start_mission(vehicle, drone=DRONE, confirm=True, timeout_s=60, link_loss_s=LINK_LOSS_S)
         seen = list(flight.progress(poll_s=0.2, timeout_s=240))
     finally:
         vehicle.close()
@@ -257,10 +264,11 @@ def test_plan_upload_fly_detect_map(tmp_path: Path) -> None:
     port = free_port(socket.SOCK_DGRAM)
     home = (float(home_lat), float(home_lon), scenario.origin.ground_elevation_m)
     with FlyingVehicle(home, f"udpout:127.0.0.1:{port}", time_factor=10) as sim:
+        sim.params["FS_GCS_TIMEOUT"] = 20.0
         vehicle = _connect(port)
         try:
             upload_mission(vehicle, items, timeout_s=30)
-            flight = start_mission(vehicle, drone=DRONE, confirm=True, timeout_s=60)
+            flight = start_mission(vehicle, drone=DRONE, confirm=True, timeout_s=60, link_loss_s=LINK_LOSS_S)
             last = list(flight.progress(poll_s=0.3, timeout_s=300))[-1]
         finally:
             vehicle.close()
