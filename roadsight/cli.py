@@ -846,6 +846,13 @@ def edge_doctor(
     raise typer.Exit(1 if any(c.ok is False for c in checks) else 0)
 
 
+# Commands that live beside their stage's code; each module imports roadsight.cli only inside
+# its commands, so registering here makes no import cycle.
+from roadsight.cli_exports import register as register_exports  # noqa: E402
+
+register_exports(app, evidence_app=evidence_app)
+
+
 def _known_errors() -> tuple[type[BaseException], ...]:
     # Every package-specific error is a ValueError subclass with a clear message.
     from stream import StreamError

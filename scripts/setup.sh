@@ -28,6 +28,8 @@ APT_PACKAGES=(
   libgirepository1.0-dev libcairo2-dev pkg-config gcc make
   # headless browser for dashboard tests
   chromium chromium-driver fonts-liberation
+  # Haar cascades (faces) for blurring images shown to other roles: OpenCV 5 wheels ship none
+  opencv-data
   # PostgreSQL + PostGIS: the production event store (the tests start a throw-away cluster)
   postgresql-15 postgresql-15-postgis-3
 )

@@ -22,11 +22,16 @@ def roadsight(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
 def test_help_lists_the_commands() -> None:
     result = roadsight("--help")
     assert result.returncode == 0
-    for command in ("run", "eval", "dashboard", "demo", "sim", "train", "export", "taxonomy"):
+    for command in ("run", "eval", "dashboard", "demo", "sim", "train", "export", "taxonomy", "cases"):
         assert command in result.stdout
-    sim = roadsight("sim", "--help")
-    for command in ("generate", "serve", "dataset"):
-        assert command in sim.stdout
+    for group, commands in {
+        "sim": ("generate", "serve", "dataset"),
+        "cases": ("export", "work-order"),
+        "evidence": ("keygen", "export", "verify", "report"),
+    }.items():
+        listed = roadsight(group, "--help").stdout
+        for command in commands:
+            assert command in listed, f"{group} {command}"
 
 
 def test_taxonomy_command_lists_28_classes() -> None:

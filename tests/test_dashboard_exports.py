@@ -98,7 +98,6 @@ def test_geojson_csv_and_excel_round_trip(cases: gpd.GeoDataFrame, tmp_path: Pat
     assert list(csv["class_key"]) == list(cases["class_key"])
     assert gpd.GeoSeries.from_wkt(csv[WKT_COLUMN], crs=4326).geom_equals_exact(cases.geometry, 1e-9).all()
 
-    pytest.importorskip("openpyxl", reason="Excel export needs openpyxl (pyproject dependency)")
     xlsx = pd.read_excel(export_cases(cases, tmp_path / "c.xlsx"), sheet_name="cases")
     assert list(xlsx["case_id"]) == list(cases["case_id"])
     assert xlsx["lon"].to_numpy() == pytest.approx(cases["lon"].to_numpy())
