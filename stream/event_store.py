@@ -140,6 +140,27 @@ def footprint_polygons(events: Sequence[GeoEvent]) -> tuple[list[int], np.ndarra
         raise StoreError(f"a footprint of the batch is not a polygon ({exc})") from None
 
 
+def uniform_rings(events: Sequence[GeoEvent]) -> tuple[list[int], np.ndarray] | None:
+    """Positions of the events that have a footprint and their rings as one ``(m, n, 2)`` array,
+    when every ring has the same length ``n >= 4`` and is closed and finite (what the schema
+    guarantees and the pipeline makes); None for any other batch (:func:`footprint_polygons`
+    takes those, closing open rings as shapely does)."""
+    which = [i for i, e in enumerate(events) if e.footprint]
+    if not which:
+        return which, np.empty((0, 4, 2))
+    n = len(events[which[0]].footprint)
+    if n < 4 or any(len(events[i].footprint) != n for i in which):
+        return None
+    try:
+        flat = chain.from_iterable(chain.from_iterable(events[i].footprint for i in which))
+        rings = np.fromiter(flat, dtype=np.float64, count=2 * n * len(which)).reshape(len(which), n, 2)
+    except (TypeError, ValueError):  # a position that is not a (lon, lat) pair of numbers
+        return None
+    if not np.isfinite(rings).all() or not (rings[:, 0] == rings[:, -1]).all():
+        return None
+    return which, rings
+
+
 def evidence_json(event: GeoEvent) -> str | None:
     """The evidence refs as JSON text (the ``evidence`` read column), or None when there are none."""
     if not event.evidence:

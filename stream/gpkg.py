@@ -142,6 +142,66 @@ def gpkg_geometry_blobs(
     return [h.tobytes() + w for h, w in zip(header, wkb, strict=True)]
 
 
+def gpkg_point_blobs(lon: np.ndarray, lat: np.ndarray, srs_id: int = WGS84_SRS_ID) -> list[bytes]:
+    """The blobs :func:`gpkg_geometry_blobs` writes for ``shapely.points(lon, lat)``, byte for
+    byte, built as one NumPy record array (no GEOS object per row: the sink writes tens of
+    thousands a second)."""
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    rows = np.zeros(len(lon), dtype=_POINT_DTYPE)
+    _fill_header(rows["header"], srs_id, np.stack([lon, lon, lat, lat], axis=1))
+    rows["wkb_type"] = 1  # Point
+    rows["xy"] = np.stack([lon, lat], axis=1)
+    return _split_rows(rows)
+
+
+def gpkg_polygon_blobs(rings: np.ndarray, srs_id: int = WGS84_SRS_ID) -> list[bytes]:
+    """The blobs :func:`gpkg_geometry_blobs` writes for one-ring polygons, byte for byte, from
+    ``rings`` of shape ``(m, n, 2)`` (closed rings of ``n`` lon/lat positions)."""
+    rings = np.asarray(rings, dtype=np.float64)
+    m, n = rings.shape[:2]
+    rows = np.zeros(m, dtype=_polygon_dtype(n))
+    lo, hi = rings.min(axis=1), rings.max(axis=1)
+    _fill_header(rows["header"], srs_id, np.stack([lo[:, 0], hi[:, 0], lo[:, 1], hi[:, 1]], axis=1))
+    rows["wkb_type"] = 3  # Polygon
+    rows["n_rings"] = 1
+    rows["n_points"] = n
+    rows["xy"] = rings
+    return _split_rows(rows)
+
+
+# WKB after the GeoPackage header: byte order (1 = little-endian), geometry type, coordinates.
+_POINT_DTYPE = np.dtype(
+    [("header", _HEADER_DTYPE), ("byte_order", "u1"), ("wkb_type", "<u4"), ("xy", "<f8", (2,))]
+)
+
+
+def _polygon_dtype(n_points: int) -> np.dtype:
+    return np.dtype(
+        [
+            ("header", _HEADER_DTYPE),
+            ("byte_order", "u1"),
+            ("wkb_type", "<u4"),
+            ("n_rings", "<u4"),
+            ("n_points", "<u4"),
+            ("xy", "<f8", (n_points, 2)),
+        ]
+    )
+
+
+def _fill_header(header: np.ndarray, srs_id: int, envelope: np.ndarray) -> None:
+    """GeoPackage headers (and WKB byte order) in place; ``envelope`` rows are minx, maxx, miny, maxy."""
+    header["magic"] = b"GP"
+    header["flags"] = _FLAGS_LE_XY_ENVELOPE
+    header["srs_id"] = srs_id
+    header["envelope"] = envelope
+
+
+def _split_rows(rows: np.ndarray) -> list[bytes]:
+    rows["byte_order"] = 1
+    data, size = rows.tobytes(), rows.dtype.itemsize
+    return [data[start : start + size] for start in range(0, len(data), size)]
+
+
 def parse_gpkg_header(blob: bytes) -> tuple[int, int, tuple[float, float, float, float]]:
     """``(flags, srs_id, (minx, maxx, miny, maxy))`` of a blob written by :func:`gpkg_geometry_blobs`."""
     h = np.frombuffer(blob[: _HEADER_DTYPE.itemsize], dtype=_HEADER_DTYPE)[0]

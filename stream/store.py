@@ -28,18 +28,33 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
 import geopandas as gpd
+import numpy as np
+import orjson
 import pandas as pd
 import shapely
 
 from geo import GeoEvent
 from stream.errors import StoreError
-from stream.event_store import READ_COLUMNS, evidence_from_json, evidence_json, footprint_polygons
-from stream.gpkg import gpkg_geometry_blobs, init_core, is_geopackage, register_feature_table
+from stream.event_store import (
+    READ_COLUMNS,
+    evidence_from_json,
+    evidence_json,
+    footprint_polygons,
+    uniform_rings,
+)
+from stream.gpkg import (
+    gpkg_geometry_blobs,
+    gpkg_point_blobs,
+    gpkg_polygon_blobs,
+    init_core,
+    is_geopackage,
+    register_feature_table,
+)
 
 __all__ = ["EVENTS_TABLE", "FOOTPRINTS_TABLE", "GeoPackageStore", "StoreError", "evidence_from_json"]
 
@@ -82,6 +97,22 @@ _EVENT_COLUMNS = ("geom", *READ_COLUMNS)
 def _gpkg_datetime(event: GeoEvent) -> str:
     # GeoPackage DATETIME: ISO 8601 UTC with millisecond precision and 'Z'.
     return event.time_utc.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _gpkg_datetimes(batch: Sequence[GeoEvent]) -> list[str]:
+    """:func:`_gpkg_datetime` of every event, the same text, formatted by NumPy in one call
+    (exact integer microseconds, truncated to milliseconds as ``isoformat`` does)."""
+    try:
+        us = np.fromiter(((e.time_utc - _EPOCH) // _MICROSECOND for e in batch), np.int64, len(batch))
+    except TypeError:  # a naive datetime: one at a time, as astimezone reads it (local time)
+        return [_gpkg_datetime(e) for e in batch]
+    ms = us.astype("datetime64[us]").astype("datetime64[ms]")
+    return [text + "Z" for text in np.datetime_as_string(ms, unit="ms").tolist()]
 
 
 class GeoPackageStore:
@@ -145,16 +176,15 @@ class GeoPackageStore:
         batch = list(events)
         if not batch:
             return 0
-        points = shapely.points([(e.lon, e.lat) for e in batch])
-        blobs = gpkg_geometry_blobs(points)
+        n = len(batch)
+        blobs = gpkg_point_blobs(
+            np.fromiter((e.lon for e in batch), np.float64, n),
+            np.fromiter((e.lat for e in batch), np.float64, n),
+        )
         try:
-            with_fp, polygons = footprint_polygons(batch)
+            footprints, fp_rows = self._footprints(batch)
         except StoreError as exc:
             raise StoreError(f"{self.path}: {exc}") from None
-        # GEOS writes GeoJSON with round-trip exact coordinates, vectorised.
-        footprints: list[str | None] = [None] * len(batch)
-        for i, text in zip(with_fp, shapely.to_geojson(polygons), strict=True):
-            footprints[i] = text
         rows = [
             (
                 blob,
@@ -165,7 +195,7 @@ class GeoPackageStore:
                 e.lon,
                 e.lat,
                 e.accuracy_m,
-                _gpkg_datetime(e),
+                time_text,
                 e.mission_id,
                 e.source_id,
                 e.frame_index,
@@ -174,11 +204,9 @@ class GeoPackageStore:
                 e.track_id,
                 evidence_json(e),
             )
-            for blob, e, footprint in zip(blobs, batch, footprints, strict=True)
-        ]
-        fp_rows = [
-            (b, batch[i].event_id, batch[i].class_key)
-            for b, i in zip(gpkg_geometry_blobs(polygons), with_fp, strict=True)
+            for blob, e, footprint, time_text in zip(
+                blobs, batch, footprints, _gpkg_datetimes(batch), strict=True
+            )
         ]
         placeholders = ", ".join("?" * len(_EVENT_COLUMNS))
         try:
@@ -187,6 +215,30 @@ class GeoPackageStore:
         except (sqlite3.Error, OverflowError) as exc:
             # The transaction rolled back: nothing of the batch is stored.
             raise StoreError(f"{self.path}: writing {len(batch)} events failed ({exc})") from exc
+
+    @staticmethod
+    def _footprints(batch: Sequence[GeoEvent]) -> tuple[list[str | None], list[tuple[bytes, str, str]]]:
+        """The ``footprint`` GeoJSON text of each event (None without one) and the rows of the
+        footprints layer. Rings of one length (what the schema and the pipeline make) are
+        built as arrays; any other batch goes through shapely. Both write the same bytes."""
+        footprints: list[str | None] = [None] * len(batch)
+        uniform = uniform_rings(batch)
+        if uniform is not None:
+            with_fp, rings = uniform
+            # orjson writes the same text as GEOS's to_geojson (round-trip exact coordinates).
+            # Rings straight from the array: no Python list per position.
+            texts = [
+                orjson.dumps({"type": "Polygon", "coordinates": [r]}, option=_NUMPY).decode() for r in rings
+            ]
+            fp_blobs = gpkg_polygon_blobs(rings)
+        else:
+            with_fp, polygons = footprint_polygons(batch)
+            texts = shapely.to_geojson(polygons).tolist()
+            fp_blobs = gpkg_geometry_blobs(polygons)
+        for i, text in zip(with_fp, texts, strict=True):
+            footprints[i] = text
+        fp_rows = [(b, batch[i].event_id, batch[i].class_key) for b, i in zip(fp_blobs, with_fp, strict=True)]
+        return footprints, fp_rows
 
     @classmethod
     def _insert(

@@ -176,3 +176,78 @@ def test_bad_files_raise_store_error_naming_the_file(tmp_path: Path):
         pytest.raises(StoreError, match="read-only"),
     ):
         ro.write([make_event(1)])
+
+
+def test_array_built_blobs_are_the_bytes_shapely_gives() -> None:
+    import numpy as np
+
+    from stream.gpkg import gpkg_geometry_blobs, gpkg_point_blobs, gpkg_polygon_blobs
+
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(-180, 180, 50), rng.uniform(-90, 90, 50)
+    lon[3], lat[4] = np.nan, -0.0  # odd values travel the same way
+    assert gpkg_point_blobs(lon, lat) == gpkg_geometry_blobs(shapely.points(lon, lat))
+    for n in (4, 5, 9):
+        rings = rng.uniform(-1, 1, (20, n, 2)) + np.array([120.0, 30.0])
+        rings[:, -1] = rings[:, 0]
+        assert gpkg_polygon_blobs(rings) == gpkg_geometry_blobs(shapely.polygons(rings))
+
+
+def _stored_footprints(path: Path) -> dict[str, tuple[str, bytes]]:
+    with sqlite3.connect(path) as conn:
+        texts = dict(conn.execute("SELECT event_id, footprint FROM geo_events WHERE footprint IS NOT NULL"))
+        blobs = dict(conn.execute("SELECT event_id, geom FROM geo_event_footprints"))
+    conn.close()
+    return {k: (texts[k], blobs[k]) for k in texts}
+
+
+def test_footprints_are_stored_alike_whatever_the_ring_shapes(tmp_path: Path) -> None:
+    """Uniform closed rings (built as arrays) and mixed or open rings (through shapely) are
+    stored with the same text and geometry; an open ring is closed, as shapely does."""
+    from dataclasses import replace
+
+    from stream.gpkg import gpkg_geometry_blobs
+
+    events = [make_event(i, lon=120.0 + i * 1e-3) for i in range(6)]
+    pentagon = (*events[5].footprint[:4], (120.0051, 30.0), events[5].footprint[0])
+    odd = [*events[:5], replace(events[5], footprint=pentagon)]  # one 6-point ring: not uniform
+    open_ring = replace(
+        events[2], event_id="00000000-0000-5000-8000-000000000099", footprint=events[2].footprint[:4]
+    )
+    with GeoPackageStore(tmp_path / "a.gpkg") as store:
+        store.write(events)
+    with GeoPackageStore(tmp_path / "b.gpkg") as store:
+        store.write([*odd, open_ring])
+    uniform, mixed = _stored_footprints(tmp_path / "a.gpkg"), _stored_footprints(tmp_path / "b.gpkg")
+    for e in events[:5]:
+        assert uniform[e.event_id] == mixed[e.event_id]
+        assert uniform[e.event_id][1] == gpkg_geometry_blobs([shapely.Polygon(e.footprint)])[0]
+    assert shapely.from_geojson(mixed[events[5].event_id][0]).equals(shapely.Polygon(pentagon))
+    text, blob = mixed[open_ring.event_id]
+    assert text == uniform[events[2].event_id][0]  # closed: the same ring as the closed original
+    assert blob_wkb(blob) == blob_wkb(uniform[events[2].event_id][1])
+
+
+def test_times_are_stored_as_isoformat_writes_them(tmp_path: Path) -> None:
+    """Batch-formatted times: UTC, milliseconds truncated (not rounded), 'Z'; any time zone in."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta, timezone
+
+    times = [
+        datetime(2026, 11, 23, 9, 15, 30, 123999, tzinfo=UTC),
+        datetime(1970, 1, 1, 0, 0, 0, 999, tzinfo=UTC),
+        datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 1, 1, 1, 0, 0, 500, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    ]
+    events = [replace(make_event(i), time_utc=t) for i, t in enumerate(times)]
+    with GeoPackageStore(tmp_path / "t.gpkg") as store:
+        store.write(events)
+    with sqlite3.connect(tmp_path / "t.gpkg") as conn:
+        stored = [r[0] for r in conn.execute("SELECT time_utc FROM geo_events ORDER BY fid")]
+    conn.close()
+    assert stored == [
+        "2026-11-23T09:15:30.123Z",
+        "1970-01-01T00:00:00.000Z",
+        "2199-12-31T23:59:59.999Z",
+        "2025-12-31T19:30:00.000Z",
+    ]
