@@ -99,15 +99,21 @@ def grid_cells(lon: np.ndarray, lat: np.ndarray, severity: np.ndarray, side: int
     )
 
 
-def _view(lon: np.ndarray, lat: np.ndarray) -> pdk.ViewState:
+def _view(
+    lon: np.ndarray, lat: np.ndarray, width_px: float = 900.0, height_px: float = 560.0
+) -> pdk.ViewState:
+    """A view that fits the points into a map of about ``width_px`` x ``height_px``."""
     if len(lon) == 0:
         return pdk.ViewState(latitude=30.27, longitude=120.15, zoom=12)
-    span = max(float(lon.max() - lon.min()), float(lat.max() - lat.min()))
-    # A span of 360 degrees fits zoom 0; each zoom level halves it.
-    zoom = min(19.0, max(3.0, math.log2(360.0 / max(span, 1e-5)) - 1.0))
     mid_lon = float((lon.max() + lon.min()) / 2)
     mid_lat = float((lat.max() + lat.min()) / 2)
-    return pdk.ViewState(latitude=mid_lat, longitude=mid_lon, zoom=zoom)
+    # Web Mercator: at zoom z the world is 256 * 2**z px wide; a degree of latitude is 1/cos(lat)
+    # times longer on screen than a degree of longitude.
+    stretch = 1.0 / max(math.cos(math.radians(mid_lat)), 0.05)
+    need_x = max(float(lon.max() - lon.min()), 1e-6) / width_px
+    need_y = max(float(lat.max() - lat.min()), 1e-6) * stretch / height_px
+    zoom = math.log2(360.0 / 256.0 / max(need_x, need_y)) - 0.5  # a little margin
+    return pdk.ViewState(latitude=mid_lat, longitude=mid_lon, zoom=min(19.0, max(2.0, zoom)))
 
 
 def point_rows(shown: pd.DataFrame, *, color_by: str, gcj02: bool) -> pd.DataFrame:
@@ -148,9 +154,11 @@ def cell_rows(cells: pd.DataFrame, *, gcj02: bool) -> pd.DataFrame:
     # log scale: a cell of 1 and a cell of 1,000 both stay visible
     weight = np.log1p(counts) / max(np.log1p(counts.max()), 1e-9)
     sev = cells["max_severity"].to_numpy()
-    base = np.array([SEVERITY_COLORS.get(int(s), [128, 128, 128]) for s in sev], dtype=float).reshape(-1, 3)
-    alpha = (60 + 170 * weight).astype(int)
-    colors = np.column_stack([base.astype(int), alpha]).tolist()
+    # density ramp, light yellow (few) to deep red (many); the worst severity is in the tooltip
+    low, high = np.array([255.0, 224.0, 130.0]), np.array([190.0, 0.0, 38.0])
+    rgb = (low[None, :] + weight[:, None] * (high - low)[None, :]).astype(int)
+    alpha = (110 + 120 * weight).astype(int)
+    colors = np.column_stack([rgb, alpha]).tolist()
     return pd.DataFrame(
         {
             "polygon": rings.tolist(),
