@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,9 +32,13 @@ def _connect(url: str, timeout_s: float) -> Any:
 
 
 def register(app: typer.Typer, **subapps: typer.Typer) -> None:
-    """Add ``mission upload|start`` to ``mission_app`` and ``edge install`` to ``edge_app``."""
+    """Add ``mission upload|start`` to ``mission_app``, ``edge install`` to ``edge_app`` and, given
+    ``sim_app``, ``sim fly`` (a simulated copter that flies what is uploaded)."""
     mission_app = subapps["mission_app"]
     edge_app = subapps["edge_app"]
+    sim_app = subapps.get("sim_app")
+    if sim_app is not None:
+        _register_sim_fly(sim_app)
 
     @mission_app.command("upload")
     def mission_upload(
@@ -152,3 +157,42 @@ def register(app: typer.Typer, **subapps: typer.Typer) -> None:
             f"[green]install[/]: sudo cp {out}/*.service /etc/systemd/system/ && "
             f"sudo systemctl daemon-reload && sudo systemctl enable --now {units}"
         )
+
+
+def _register_sim_fly(sim_app: typer.Typer) -> None:
+    @sim_app.command("fly")
+    def sim_fly(
+        home: Annotated[str, typer.Option(help="Take-off point: LAT,LON[,GROUND_AMSL_M].")],
+        mavlink: Annotated[
+            str, typer.Option(help="MAVLink output (pymavlink URI).")
+        ] = "udpout:127.0.0.1:14550",
+        time_factor: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second.")] = 1.0,
+        battery: Annotated[float, typer.Option(help="Battery at start, percent.")] = 100.0,
+        endurance_min: Annotated[float, typer.Option(help="Flight time on a full battery, minutes.")] = 25.0,
+    ) -> None:
+        """A simulated ArduCopter that flies the mission a ground station uploads and starts."""
+        import threading
+
+        from hardware.sim.flying_vehicle import FlyingVehicle
+
+        try:
+            parts = [float(v) for v in home.split(",")]
+        except ValueError:
+            parts = []
+        if len(parts) not in (2, 3) or not (-90 <= parts[0] <= 90 and -180 <= parts[1] <= 180):
+            raise ValueError(
+                f"--home {home!r}: expected LAT,LON or LAT,LON,GROUND_AMSL_M in degrees and metres"
+            )
+        lat, lon, ground = parts[0], parts[1], parts[2] if len(parts) == 3 else 0.0
+        vehicle = FlyingVehicle(
+            (lat, lon, ground),
+            mavlink,
+            time_factor=time_factor,
+            battery_percent=battery,
+            endurance_s=endurance_min * 60.0,
+        )
+        console.print(
+            f"simulated copter at {lat:.7f}, {lon:.7f} on {mavlink} (x{time_factor:g}); Ctrl+C stops"
+        )
+        with vehicle, contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()

@@ -28,10 +28,11 @@ LAT0, LON0 = 30.2741, 120.1551
 
 @pytest.fixture
 def cli() -> typer.Typer:
-    app, mission_app, edge_app = typer.Typer(), typer.Typer(), typer.Typer()
+    app, mission_app, edge_app, sim_app = typer.Typer(), typer.Typer(), typer.Typer(), typer.Typer()
     app.add_typer(mission_app, name="mission")
     app.add_typer(edge_app, name="edge")
-    register(app, mission_app=mission_app, edge_app=edge_app)
+    app.add_typer(sim_app, name="sim")
+    register(app, mission_app=mission_app, edge_app=edge_app, sim_app=sim_app)
     return app
 
 
@@ -157,3 +158,8 @@ def test_edge_install_merges_a_base_config_and_validates_it(cli: typer.Typer, tm
     )
     assert isinstance(bad.exception, ConfigError) and "detect.conf" in str(bad.exception)
     assert not (tmp_path / "bad").exists()  # nothing written for a config that does not load
+
+
+def test_sim_fly_rejects_a_bad_home(cli: typer.Typer) -> None:
+    result = CliRunner().invoke(cli, ["sim", "fly", "--home", "95,120"])
+    assert isinstance(result.exception, ValueError) and "--home '95,120'" in str(result.exception)
