@@ -21,7 +21,7 @@ from dashboard.session import render_account, resolve_user
 
 st.set_page_config(page_title="roadsight", page_icon="🛣️", layout="wide")
 settings, paths = site_settings()
-user = resolve_user()
+user = resolve_user(paths)
 if user is not None:
     render_account(user)
 # Every page is registered before login too (hidden, each shows the sign-in form), so a

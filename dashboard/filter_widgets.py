@@ -23,6 +23,7 @@ from taxonomy import load_taxonomy
 
 AREA_LABEL = "Area (WKT or GeoJSON polygon)"
 AREA_KEY = "filter_area"
+TIME_DEFAULT_KEY = "filter_time_default"  # the range the data spanned at the last run
 FILTER_KEYS = (
     "filter_class",
     "filter_category",
@@ -69,7 +70,13 @@ def render_filters(table: pd.DataFrame) -> CaseFilter:
         first = seen.min().date()
         # the default reaches today: a live map keeps showing what the sink adds
         last = max(seen.max().date(), datetime.now(UTC).date())
-        picked = sb.date_input("Time range", value=(first, last), key="filter_time", persist_state="session")
+        default = (first, last)
+        # An untouched range follows the data (a live map must not drop what the sink adds);
+        # one the user picked stays as picked.
+        if st.session_state.get("filter_time") == st.session_state.get(TIME_DEFAULT_KEY):
+            st.session_state["filter_time"] = default
+        st.session_state[TIME_DEFAULT_KEY] = default
+        picked = sb.date_input("Time range", key="filter_time", persist_state="session")
         if isinstance(picked, tuple | list) and len(picked) == 2:
             time_range = (picked[0], picked[1])
         elif isinstance(picked, date):

@@ -28,11 +28,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAuthError
 
-from dashboard.roles import AuthError, Role, User, authenticate
+from dashboard.roles import AccountBook, AuthError, Role, User, authenticate
 from dashboard.site import SitePaths
 
 USER_KEY = "roadsight_user"
+AUTH_SOURCE_KEY = "roadsight_auth"  # "local" | "oidc"
 LOGIN_FAILED = "Unknown user or wrong password."
 
 
@@ -114,20 +116,41 @@ def render_login(paths: SitePaths | None) -> None:
                 st.error(LOGIN_FAILED)
             else:
                 st.session_state[USER_KEY] = user
+                st.session_state[AUTH_SOURCE_KEY] = "local"
                 st.rerun()
     if oidc_configured():
         st.divider()
         if st.button("Log in with single sign-on"):
-            st.login()
+            try:
+                st.login()
+            except StreamlitAuthError as exc:  # e.g. Authlib not installed, [auth] incomplete
+                st.error(f"Single sign-on is not available: {exc}")
 
 
-def resolve_user() -> User | None:
-    """The session's user: a local login, else an OIDC login mapped to a role."""
+def _recheck_local(user: User, paths: SitePaths | None) -> User | None:
+    """The account as it is now: a removed account is signed out, a changed role applies at once."""
+    if paths is None or not paths.users.exists():
+        return None
+    with AccountBook(paths.users) as accounts:
+        role = {u.name: u.role for u in accounts.users()}.get(user.name)
+    return None if role is None else User(user.name, role)
+
+
+def resolve_user(paths: SitePaths | None) -> User | None:
+    """The session's user (re-read from the accounts file on every run), else an OIDC login."""
     user = current_user()
+    if user is not None and st.session_state.get(AUTH_SOURCE_KEY) == "local":
+        user = _recheck_local(user, paths)
+        if user is None:
+            st.session_state.pop(USER_KEY, None)
+            st.warning("Your account is no longer valid: sign in again.")
+        else:
+            st.session_state[USER_KEY] = user
     if user is None and oidc_configured():
         user = _oidc_user()
         if user is not None:
             st.session_state[USER_KEY] = user
+            st.session_state[AUTH_SOURCE_KEY] = "oidc"
     return user
 
 
@@ -136,6 +159,7 @@ def render_account(user: User) -> None:
     st.sidebar.text(f"Signed in as {user.name} ({user.role.value})")  # plain text: exact for tests
     if st.sidebar.button("Log out"):
         st.session_state.pop(USER_KEY, None)
+        st.session_state.pop(AUTH_SOURCE_KEY, None)
         if oidc_configured() and st.user.is_logged_in:
             st.logout()
         st.rerun()
