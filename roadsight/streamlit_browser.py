@@ -58,6 +58,8 @@ CHROMEDRIVER = Path(os.environ.get("ROADSIGHT_CHROMEDRIVER", "/usr/bin/chromedri
 DEFAULT_WAIT_S = 120.0  # one Streamlit rerun of a 10,000-case page on a busy 2-core machine
 # Streamlit marks the app as busy with this element while a script run is in progress.
 _RUNNING = '[data-testid="stStatusWidget"]'
+_EXCEPTION = '[data-testid="stException"]'  # an uncaught exception in the page script
+_STALE = '[data-stale="true"]'  # an element the running script has not redrawn yet
 T = TypeVar("T")
 
 
@@ -192,8 +194,11 @@ def page_text(driver: WebDriver) -> str:
 
 
 def app_idle(driver: WebDriver) -> bool:
-    """True while Streamlit runs no script (the 'Running...' status widget is gone)."""
-    return not driver.find_elements(By.CSS_SELECTOR, _RUNNING)
+    """True while Streamlit runs no script: no 'Running...' status widget (shown only after a short
+    delay) and no element left over from the previous run (``data-stale="true"``)."""
+    return not driver.find_elements(By.CSS_SELECTOR, _RUNNING) and not driver.find_elements(
+        By.CSS_SELECTOR, _STALE
+    )
 
 
 def wait_for_text(
@@ -209,6 +214,9 @@ def wait_for_text(
     def found(d: WebDriver) -> re.Match[str] | None:
         if not app_idle(d):
             return None
+        crashed = d.find_elements(By.CSS_SELECTOR, _EXCEPTION)
+        if crashed:  # the page script raised: waiting longer cannot help
+            raise BrowserError(f"the app shows an exception while waiting for /{pattern}/: {crashed[0].text}")
         match = re.search(pattern, page_text(d))
         return match if match is not None and accept(match) else None
 
@@ -272,7 +280,29 @@ def choose_option(driver: WebDriver, label: str, option: str, timeout_s: float =
         timeout_s,
     )
     combo.send_keys(Keys.ENTER)
-    combo.send_keys(Keys.ESCAPE)  # close the list so it does not cover what comes next
+    if combo.find_elements(By.XPATH, "./ancestor::div[@data-testid='stMultiSelect']"):
+        # A multiselect's list stays open after a pick: close it so it covers nothing. (Not for a
+        # selectbox: Enter closed it, and Escape there can undo the pick before it is sent.)
+        combo.send_keys(Keys.ESCAPE)
+
+
+def visible_options(driver: WebDriver) -> list[str]:
+    """Texts of the options of the open selectbox/multiselect list (none when no list is open)."""
+    return [o.text for o in driver.find_elements(By.CSS_SELECTOR, '[role="option"]') if o.is_displayed()]
+
+
+def open_options(driver: WebDriver, label: str, timeout_s: float = DEFAULT_WAIT_S) -> list[str]:
+    """Open the list of the selectbox/multiselect labelled ``label``; the texts of its visible options."""
+    combo = input_by_label(driver, label, timeout_s)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", combo)  # room for the list
+
+    def opened(d: WebDriver) -> list[str] | None:
+        options = visible_options(d)
+        if not options:
+            combo.send_keys(Keys.ARROW_DOWN)  # opens the list; a rerun may have closed it again
+        return options or None
+
+    return wait_until(driver, opened, f"the options of {label!r}", timeout_s)
 
 
 def clear_multiselect(driver: WebDriver, label: str, timeout_s: float = DEFAULT_WAIT_S) -> None:
@@ -372,6 +402,27 @@ def wait_for_markers(driver: WebDriver, min_pixels: int = 50, timeout_s: float =
         return pixels if pixels >= min_pixels else 0
 
     return wait_until(driver, markers, f"{min_pixels} coloured marker pixels on the map", timeout_s)
+
+
+def open_page(driver: WebDriver, title: str, timeout_s: float = DEFAULT_WAIT_S) -> None:
+    """Click the sidebar navigation link of the page titled ``title`` (multi-page apps)."""
+    xpath = f"//a[@data-testid='stSidebarNavLink'][normalize-space(.)={_xpath_literal(title)}]"
+    link = wait_until(
+        driver,
+        lambda d: next((a for a in d.find_elements(By.XPATH, xpath) if a.is_displayed()), None),
+        f"sidebar link to page {title!r}",
+        timeout_s,
+    )
+    link.click()
+
+
+def scroll_to_text(driver: WebDriver, text: str) -> None:
+    """Scroll the first element whose own text contains ``text`` to the middle of the window."""
+    xpath = f"//*[contains(text(), {_xpath_literal(text)})]"
+    element = wait_until(
+        driver, lambda d: next(iter(d.find_elements(By.XPATH, xpath)), None), f"text {text!r}"
+    )
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
 
 
 def save_screenshot(driver: WebDriver, directory: Path, name: str) -> Path:

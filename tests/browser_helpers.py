@@ -23,7 +23,14 @@ from pathlib import Path
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from roadsight.streamlit_browser import StreamlitServer, chromium_driver, save_screenshot, streamlit_server
+from roadsight.streamlit_browser import (
+    StreamlitServer,
+    app_idle,
+    chromium_driver,
+    save_screenshot,
+    streamlit_server,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"
@@ -51,7 +58,8 @@ class DashboardInBrowser:
     steps: int = 0
 
     def shot(self, name: str) -> Path:
-        """Screenshot ``NN_name.png``, numbered in the order the steps happened."""
+        """Screenshot ``NN_name.png`` (once the app is idle), numbered in the order of the steps."""
+        wait_until(self.driver, app_idle, "the app to finish its run before a screenshot")
         self.steps += 1
         return save_screenshot(self.driver, self.artifacts, f"{self.steps:02d}_{name}")
 
