@@ -181,3 +181,14 @@ def tracks_from_coverage(coverage: gpd.GeoDataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=["mission_id", "source_id", "path", "timestamps", "frames"])
+
+
+def export_frame(raw: pd.DataFrame, rows: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The case-book rows of the cases in ``rows`` (a slice of :func:`case_table`) as points in
+    EPSG:4326, with their ``review_state`` and ``assignee``: what :mod:`dashboard.exports` writes."""
+    chosen = raw[raw["case_id"].isin(rows["case_id"])].copy()
+    states = rows.set_index("case_id")
+    chosen["review_state"] = chosen["case_id"].map(states["status"]).to_numpy()
+    chosen["assignee"] = chosen["case_id"].map(states["assignee"]).to_numpy()
+    points = gpd.points_from_xy(chosen["lon"], chosen["lat"])
+    return gpd.GeoDataFrame(chosen, geometry=points, crs="EPSG:4326")

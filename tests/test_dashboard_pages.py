@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
 from dashboard_apptest import (
     button_labels,
@@ -256,3 +257,35 @@ def test_map_follows_the_case_book_as_it_grows(monkeypatch: pytest.MonkeyPatch, 
     write_demo_site(site.root, 55, seed=2)  # the pipeline rewrote the case book: 15 more cases
     at.run()
     assert shown_count(at) == (55, 55)
+
+
+def test_export_of_the_shown_cases_reads_back_equal(
+    monkeypatch: pytest.MonkeyPatch, site: DemoSite, tmp_path: Path
+):
+    at = signed_in(monkeypatch, site, Role.field_crew)
+    (severity,) = [m for m in at.sidebar.multiselect if m.label == "Severity"]
+    severity.select(2).run()
+    shown, _ = shown_count(at)
+    next(b for b in at.button if b.label == "Prepare export").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert [d.proto.label for d in at.get("download_button")] == ["Download cases.gpkg"]
+    fmt, data = at.session_state["export_ready"]  # the bytes the download button serves
+    assert fmt == "gpkg"
+    (tmp_path / "cases.gpkg").write_bytes(data)
+    back = gpd.read_file(tmp_path / "cases.gpkg")
+    assert len(back) == shown > 0
+    assert set(back["kind"]) == {"defect"} and set(back["review_state"]) == {"new"}  # crew: no enforcement
+    expected = {c.case_id for c in load_cases(site.cases_path).cases if c.kind == "defect"}
+    assert set(back["case_id"]) <= expected
+
+
+def test_work_order_of_a_road(monkeypatch: pytest.MonkeyPatch, site: DemoSite):
+    at = signed_in(monkeypatch, site, Role.road_manager)
+    open_page(at, "Roads")
+    next(b for b in at.button if b.label == "Work order (PDF)").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert [d.proto.label for d in at.get("download_button")] == ["Download work order"]
+    road, pdf = at.session_state["work_order"]
+    assert road and pdf.startswith(b"%PDF")

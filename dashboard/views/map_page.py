@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
+from dashboard.case_table import export_frame
+from dashboard.exports import ExportError, cases_for, export_cases_bytes
 from dashboard.filter_widgets import AREA_KEY, render_filters
 from dashboard.filters import CaseFilter, apply_filter, bbox_wkt
 from dashboard.loaders import allowed_cases_or_stop, load_cases_view, load_coverage, visible_cases
@@ -91,6 +93,24 @@ def render_map(ctx: PageContext, case_filter: CaseFilter, color_by: str) -> None
         ["case_id", "name_zh", "name_en", "status", "severity", "road_name", "stake", "last_seen_utc"]
     ]
     st.dataframe(pd.DataFrame(table).head(200), hide_index=True)
+    if view.raw is not None:
+        _export_section(view.raw, shown, ctx)
+
+
+def _export_section(raw: pd.DataFrame, shown: pd.DataFrame, ctx: PageContext) -> None:
+    """The shown cases as a file (GeoPackage, GeoJSON, CSV, Excel); the role is checked again."""
+    with st.expander("Export the shown cases"):
+        fmt = st.selectbox("Export format", ["gpkg", "geojson", "csv", "xlsx"], key="export_format")
+        if st.button("Prepare export"):
+            try:
+                data = export_cases_bytes(cases_for(ctx.user, export_frame(raw, shown)), fmt)
+            except ExportError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["export_ready"] = (fmt, data)
+        ready = st.session_state.get("export_ready")
+        if ready and ready[0] == fmt:
+            st.download_button(f"Download cases.{fmt}", ready[1], file_name=f"cases.{fmt}")
 
 
 ctx = page_context()

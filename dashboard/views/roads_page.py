@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from dashboard.case_table import export_frame
+from dashboard.exports import cases_for, work_order_pdf
 from dashboard.filter_widgets import render_filters
 from dashboard.filters import apply_filter
 from dashboard.loaders import allowed_cases_or_stop
@@ -13,7 +18,7 @@ from dashboard.page_context import page_context
 
 ctx = page_context()
 st.title("Roads · 道路")
-_view, allowed = allowed_cases_or_stop(ctx.paths, ctx.user)
+view, allowed = allowed_cases_or_stop(ctx.paths, ctx.user)
 shown = apply_filter(allowed, render_filters(allowed))
 on_road = shown[shown["road_name"].notna() & (shown["road_name"].astype(str) != "")]
 off_road = len(shown) - len(on_road)
@@ -47,3 +52,14 @@ per_km = pd.Series(km).value_counts().sort_index()
 st.bar_chart(pd.DataFrame({"cases": per_km.to_numpy()}, index=[f"K{k}" for k in per_km.index]))
 columns = ["stake", "chainage_m", "name_zh", "name_en", "status", "severity", "last_seen_utc", "case_id"]
 st.dataframe(pd.DataFrame(cases[columns]), hide_index=True)
+if st.button("Work order (PDF)") and view.raw is not None:
+    # the open cases of this road among those shown; the role filter ran above (visible cases only)
+    frame = cases_for(ctx.user, export_frame(view.raw, cases))
+    with tempfile.TemporaryDirectory(prefix="roadsight-work-order-") as tmp:
+        pdf = work_order_pdf(frame, str(road), Path(tmp) / "work_order.pdf").read_bytes()
+    st.session_state["work_order"] = (road, pdf)
+ready = st.session_state.get("work_order")
+if ready and ready[0] == road:
+    st.download_button(
+        "Download work order", ready[1], file_name=f"work_order_{road}.pdf", mime="application/pdf"
+    )
