@@ -358,9 +358,9 @@ def _to_event(msg: GeoEventV1) -> GeoEvent:
         box_xyxy=msg.box_xyxy,
         footprint=footprint,
         track_id=msg.track_id,
-        evidence=tuple(
-            EvidenceRef(uri=e.uri, sha256=e.sha256, media_type=e.media_type) for e in msg.evidence
-        ),
+        evidence=tuple(EvidenceRef(uri=e.uri, sha256=e.sha256, media_type=e.media_type) for e in msg.evidence)
+        if msg.evidence
+        else (),  # most events have none: no generator for them
     )
 
 

@@ -31,6 +31,7 @@ Command line (the ``roadsight sink`` command calls :func:`run_sink` the same way
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import signal
@@ -534,6 +535,19 @@ def run_sink(
         sink.close()
 
 
+def settle_heap() -> None:
+    """Collect, then freeze what a freshly started sink process holds out of the cyclic
+    garbage collector (``gc.freeze``).
+
+    Each batch's decoded events live until they are stored, so they reach the oldest
+    generation and every few batches trigger a full collection, which would rescan the
+    whole start-up heap (libraries, and in the benchmark the test events): 8-15 % of the
+    sink's CPU measured. Call once at process start, before :func:`run_sink`.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
     """SIGTERM/SIGINT set ``stop`` (main thread only); returns a function restoring the old handlers."""
     if threading.current_thread() is not threading.main_thread():
@@ -581,6 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    settle_heap()
     try:
         counters = run_sink(
             args.kafka,

@@ -533,3 +533,15 @@ def test_roadsight_sink_command_writes_the_topic_into_a_postgis_store(
     assert counters["written"] == len(events) and counters["dead_lettered"] == 0
     with open_store(postgis_url, readonly=True) as store:
         assert store.event_ids() == {e.event_id for e in events}
+
+
+def test_settle_heap_freezes_the_start_up_heap() -> None:
+    import gc
+
+    from stream.sink import settle_heap
+
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 1000  # modules, classes, the test session
+    finally:
+        gc.unfreeze()
