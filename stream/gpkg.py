@@ -169,16 +169,29 @@ def gpkg_polygon_blobs(rings: np.ndarray, srs_id: int = WGS84_SRS_ID) -> list[by
     return _split_rows(rows)
 
 
+def polygon_wkbs(rings: np.ndarray) -> list[bytes]:
+    """Little-endian 2-D WKB of one-ring polygons (what ``shapely.to_wkb`` writes), byte for
+    byte, from ``rings`` of shape ``(m, n, 2)`` (closed rings of ``n`` positions)."""
+    rings = np.asarray(rings, dtype=np.float64)
+    m, n = rings.shape[:2]
+    rows = np.zeros(m, dtype=_polygon_dtype(n, header=False))
+    rows["wkb_type"] = 3  # Polygon
+    rows["n_rings"] = 1
+    rows["n_points"] = n
+    rows["xy"] = rings
+    return _split_rows(rows)
+
+
 # WKB after the GeoPackage header: byte order (1 = little-endian), geometry type, coordinates.
 _POINT_DTYPE = np.dtype(
     [("header", _HEADER_DTYPE), ("byte_order", "u1"), ("wkb_type", "<u4"), ("xy", "<f8", (2,))]
 )
 
 
-def _polygon_dtype(n_points: int) -> np.dtype:
+def _polygon_dtype(n_points: int, *, header: bool = True) -> np.dtype:
     return np.dtype(
-        [
-            ("header", _HEADER_DTYPE),
+        [("header", _HEADER_DTYPE)] * header
+        + [
             ("byte_order", "u1"),
             ("wkb_type", "<u4"),
             ("n_rings", "<u4"),

@@ -37,7 +37,8 @@ from psycopg import sql
 
 from geo import GeoEvent
 from stream.errors import StoreError, StoreUnavailableError
-from stream.event_store import READ_COLUMNS, evidence_json, footprint_polygons
+from stream.event_store import READ_COLUMNS, evidence_json, footprint_polygons, uniform_rings
+from stream.gpkg import polygon_wkbs
 
 DEFAULT_TABLE = "geo_events"
 _TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -335,10 +336,16 @@ class PostGISStore:
 
 
 def _copy_rows(batch: list[GeoEvent]) -> list[tuple[Any, ...]]:
-    """COPY rows in :data:`_STAGE_COLUMNS` order; footprints as WKB (vectorised through shapely)."""
-    with_fp, polygons = footprint_polygons(batch)
+    """COPY rows in :data:`_STAGE_COLUMNS` order; footprints as WKB (vectorised)."""
+    uniform = uniform_rings(batch)
+    if uniform is not None:  # the usual batch: WKB straight from one array
+        with_fp, rings = uniform
+        blobs = polygon_wkbs(rings)
+    else:
+        with_fp, polygons = footprint_polygons(batch)
+        blobs = shapely.to_wkb(polygons, output_dimension=2).tolist()
     wkb: list[bytes | None] = [None] * len(batch)
-    for i, blob in zip(with_fp, shapely.to_wkb(polygons, output_dimension=2), strict=True):
+    for i, blob in zip(with_fp, blobs, strict=True):
         wkb[i] = blob
     return [
         (

@@ -181,7 +181,7 @@ def test_bad_files_raise_store_error_naming_the_file(tmp_path: Path):
 def test_array_built_blobs_are_the_bytes_shapely_gives() -> None:
     import numpy as np
 
-    from stream.gpkg import gpkg_geometry_blobs, gpkg_point_blobs, gpkg_polygon_blobs
+    from stream.gpkg import gpkg_geometry_blobs, gpkg_point_blobs, gpkg_polygon_blobs, polygon_wkbs
 
     rng = np.random.default_rng(7)
     lon, lat = rng.uniform(-180, 180, 50), rng.uniform(-90, 90, 50)
@@ -191,6 +191,7 @@ def test_array_built_blobs_are_the_bytes_shapely_gives() -> None:
         rings = rng.uniform(-1, 1, (20, n, 2)) + np.array([120.0, 30.0])
         rings[:, -1] = rings[:, 0]
         assert gpkg_polygon_blobs(rings) == gpkg_geometry_blobs(shapely.polygons(rings))
+        assert polygon_wkbs(rings) == shapely.to_wkb(shapely.polygons(rings), byte_order=1).tolist()
 
 
 def _stored_footprints(path: Path) -> dict[str, tuple[str, bytes]]:
