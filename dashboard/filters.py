@@ -97,8 +97,8 @@ def filter_mask(table: pd.DataFrame, f: CaseFilter) -> np.ndarray:
         mask &= ((seen >= start) & (seen <= end)).to_numpy()
     if f.area is not None and mask.any():
         idx = np.flatnonzero(mask)
-        shapely.prepare(f.area)
-        inside = shapely.contains_xy(f.area, table["lon"].to_numpy()[idx], table["lat"].to_numpy()[idx])
+        shapely.prepare(f.area)  # points on the edge count as inside (a picked cell holds its min edge)
+        inside = shapely.intersects_xy(f.area, table["lon"].to_numpy()[idx], table["lat"].to_numpy()[idx])
         mask[idx[~inside]] = False
     return mask
 

@@ -22,7 +22,9 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -30,6 +32,7 @@ import pandas as pd
 import pydeck as pdk
 import shapely
 
+from dashboard.filters import bbox_wkt
 from dashboard.palette import class_color
 from geo.gcj02 import wgs84_to_gcj02
 
@@ -56,6 +59,30 @@ class CaseMap:
     coverage_sent: int
     coverage_total: int
     tracks_sent: int
+
+
+@dataclass(frozen=True)
+class MapPick:
+    """What the user picked on the map: an area (the bounding box of picked cells) and/or a case."""
+
+    area_wkt: str | None = None
+    case_id: str | None = None
+
+
+def map_pick(state: Mapping[str, Any] | None) -> MapPick:
+    """Read ``st.pydeck_chart``'s selection state (``{"selection": {"objects": {layer id: [...]}}}``)."""
+    objects = ((state or {}).get("selection") or {}).get("objects") or {}
+    cells = objects.get(CELL_LAYER_ID) or []
+    area = None
+    if cells:
+        area = bbox_wkt(
+            min(float(c["min_lon"]) for c in cells),
+            min(float(c["min_lat"]) for c in cells),
+            max(float(c["max_lon"]) for c in cells),
+            max(float(c["max_lat"]) for c in cells),
+        )
+    points = objects.get(POINT_LAYER_ID) or []
+    return MapPick(area, str(points[-1]["case_id"]) if points else None)
 
 
 def display_lonlat(lon: np.ndarray, lat: np.ndarray, gcj02: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from dashboard.case_table import (
 )
 from dashboard.demo_data import DEMO_USERS, write_demo_site
 from dashboard.filters import AreaError, CaseFilter, apply_filter, bbox_wkt, parse_area
-from dashboard.map_layers import COVERAGE_LIMIT, GRID_SIDE, build_case_map, grid_cells
+from dashboard.map_layers import COVERAGE_LIMIT, GRID_SIDE, MapPick, build_case_map, grid_cells, map_pick
 from dashboard.review import ReviewLog, ReviewState
 from dashboard.roles import Role, authenticate
 from dashboard.session import oidc_role
@@ -211,3 +211,18 @@ def test_annotate_crops_around_the_box():
     crop = Image.open(io.BytesIO(crop_png))
     assert crop.size == (100 + 2 * 60, 80 + 2 * 48)  # 60 % of the box on each side
     assert Image.open(io.BytesIO(frame_png)).size == (1280, 720)
+
+
+def test_map_pick_turns_cells_into_an_area_and_a_point_into_a_case(demo):
+    _site, _raw, table = demo
+    many = json.loads(build_case_map(table).deck.to_json())
+    (cells,) = [layer["data"] for layer in many["layers"] if layer["id"] == "cells"]
+    picked = map_pick({"selection": {"indices": {"cells": [0, 1]}, "objects": {"cells": cells[:2]}}})
+    area = parse_area(picked.area_wkt or "")
+    assert area is not None and picked.case_id is None
+    inside = apply_filter(table, CaseFilter(area=area))
+    assert len(inside) >= cells[0]["count"] + cells[1]["count"]  # the box of both cells holds them all
+    few = json.loads(build_case_map(table.head(5)).deck.to_json())
+    (points,) = [layer["data"] for layer in few["layers"] if layer["id"] == "cases"]
+    assert map_pick({"selection": {"objects": {"cases": [points[3]]}}}) == MapPick(None, points[3]["case_id"])
+    assert map_pick(None) == MapPick() == map_pick({"selection": {"indices": {}, "objects": {}}})

@@ -15,9 +15,9 @@ import streamlit as st
 from dashboard.case_table import export_frame
 from dashboard.exports import ExportError, cases_for, export_cases_bytes
 from dashboard.filter_widgets import AREA_KEY, render_filters
-from dashboard.filters import CaseFilter, apply_filter, bbox_wkt
+from dashboard.filters import CaseFilter, apply_filter
 from dashboard.loaders import allowed_cases_or_stop, load_cases_view, load_coverage, visible_cases
-from dashboard.map_layers import CELL_LAYER_ID, POINT_LAYER_ID, build_case_map
+from dashboard.map_layers import build_case_map, map_pick
 from dashboard.page_context import CASE_PAGE, CASE_QUERY_PARAM, PageContext, page_context
 
 OPEN_CASE_LIMIT = 500  # case ids offered in "Open case" (the worst and newest first)
@@ -25,20 +25,12 @@ MAP_KEY = "case_map"
 
 
 def _on_map_select() -> None:
-    """Picked grid cells become the area filter (runs before the rerun, so the widget can change)."""
-    state = st.session_state.get(MAP_KEY)
-    objects = (state or {}).get("selection", {}).get("objects", {}) if state else {}
-    cells = objects.get(CELL_LAYER_ID) or []
-    if cells:
-        st.session_state[AREA_KEY] = bbox_wkt(
-            min(c["min_lon"] for c in cells),
-            min(c["min_lat"] for c in cells),
-            max(c["max_lon"] for c in cells),
-            max(c["max_lat"] for c in cells),
-        )
-    points = objects.get(POINT_LAYER_ID) or []
-    if points:
-        st.session_state["open_case"] = points[-1]["case_id"]
+    """Picked cells become the area filter, a picked case opens (a callback: widgets may still change)."""
+    picked = map_pick(st.session_state.get(MAP_KEY))
+    if picked.area_wkt is not None:
+        st.session_state[AREA_KEY] = picked.area_wkt
+    if picked.case_id is not None:
+        st.session_state["open_case"] = picked.case_id
 
 
 def render_map(ctx: PageContext, case_filter: CaseFilter, color_by: str) -> None:
