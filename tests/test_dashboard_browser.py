@@ -20,6 +20,7 @@ from dashboard.demo_data import DEMO_USERS, DemoSite, write_demo_site
 from dashboard.review import ReviewLog, ReviewState
 from dashboard.roles import ENFORCEMENT_KIND, Role
 from geo.cases import CASES_LAYER
+from roadsight.bench_dashboard import measure_first_paint
 from roadsight.streamlit_browser import (
     button,
     choose_option,
@@ -161,3 +162,11 @@ def test_artifacts_dir_follows_the_environment(tmp_path: Path, monkeypatch: pyte
     directory = artifacts_dir("x")
     assert directory == tmp_path / "ci" / "browser" / "x" and directory.is_dir()
     assert not any(directory.iterdir())  # a run starts with an empty folder
+
+
+def test_first_paint_bench_produces_every_figure() -> None:
+    figures = measure_first_paint(1_000, seed=3)
+    timed = ("login_form_ms", "page_done_ms", "first_paint_ms", "server_load_ms", "server_query_ms")
+    assert all(figures[key] > 0 for key in timed), figures
+    assert figures["n_cases"] == 1_000
+    assert 0 < figures["cases_shown"] <= figures["cases_total"] < 1_000  # no enforcement cases for a manager
