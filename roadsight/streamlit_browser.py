@@ -384,21 +384,23 @@ def wait_for_deck_data(driver: WebDriver, since_ms: float = 0.0, timeout_s: floa
     return draws[0][0]
 
 
-def colored_pixels(driver: WebDriver, element: WebElement) -> int:
-    """Pixels of ``element``'s screenshot with a strong colour (map points, hexagons): a sanity check that
+def colored_pixels(element: WebElement) -> int:
+    """Pixels of ``element``'s screenshot that have a colour (map points, cells, tracks): a check that
     what deck.gl drew is on screen, independent of the draw recorder."""
     image = Image.open(io.BytesIO(element.screenshot_as_png)).convert("HSV")
     saturation = np.asarray(image)[..., 1]
-    return int(np.count_nonzero(saturation > 100))
+    # A blank canvas and the map's zoom buttons are white/grey (saturation 0); even a pale class
+    # colour such as lavender (190, 186, 218) has ~37.
+    return int(np.count_nonzero(saturation > 25))
 
 
 def wait_for_markers(driver: WebDriver, min_pixels: int = 50, timeout_s: float = DEFAULT_WAIT_S) -> int:
-    """Wait until the map (``stDeckGlJsonChart``) shows at least ``min_pixels`` strongly coloured
-    pixels (markers, hexagons); returns their count."""
-    deck = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDeckGlJsonChart"]')
+    """Wait until the map (``stDeckGlJsonChart``) shows at least ``min_pixels`` coloured pixels
+    (markers, cells, tracks); returns their count."""
 
     def markers(d: WebDriver) -> int:
-        pixels = colored_pixels(d, deck)
+        deck = d.find_elements(By.CSS_SELECTOR, '[data-testid="stDeckGlJsonChart"]')  # a rerun may replace it
+        pixels = colored_pixels(deck[0]) if deck else 0
         return pixels if pixels >= min_pixels else 0
 
     return wait_until(driver, markers, f"{min_pixels} coloured marker pixels on the map", timeout_s)

@@ -98,6 +98,7 @@ def test_road_manager_filters_opens_and_confirms_a_case(site: DemoSite) -> None:
             assert filtered == same_class
         else:
             assert 0 < filtered < shown
+        wait_for_markers(ui.driver)
         ui.shot("filtered_by_class")
 
         choose_option(ui.driver, "Open case", site.defect_case_id)
