@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dronekit
 import numpy as np
@@ -33,9 +35,11 @@ from hardware.mission_upload import upload_mission
 from hardware.missions import MissionItem, plan_road_mission
 from hardware.profiles import load_camera_profile
 from hardware.sim.flight import KinematicFlight, failsafe_action
-from hardware.sim.flown import write_flown_mission
+from hardware.sim.flown import live_view, write_flown_mission
 from hardware.sim.flying_vehicle import FlyingVehicle
+from hardware.sim.generate import MissionPlan as SimMissionPlan
 from hardware.sim.generate import plan_mission
+from hardware.sim.live_video import LiveRtspServer
 from hardware.sim.mission_store import StoredItem
 from hardware.sim.scenario import load_scenario
 from stream import GeoPackageStore
@@ -245,9 +249,15 @@ def test_low_battery_makes_the_vehicle_return(flying_sim: tuple[FlyingVehicle, i
 
 
 # -- plan -> upload -> fly -> detect -> map ------------------------------------------------------
-@pytest.mark.gst
-def test_plan_upload_fly_detect_map(tmp_path: Path) -> None:
-    """The whole chain: the video and telemetry the pipeline reads come from the path the vehicle flew."""
+@dataclass(frozen=True)
+class RoadWorld:
+    plan: SimMissionPlan  # the simulated world: road, defects, camera
+    items: list[MissionItem]  # the inspection mission planned along its road
+    home: tuple[float, float, float]  # lat, lon, ground AMSL beside the road's start
+
+
+def _road_world() -> RoadWorld:
+    """A 160 m straight simulated road with the nine defect classes, and a mission planned along it."""
     quick = load_scenario("drone_quick")
     road_shape = quick.road.model_copy(
         update={"length_m": 160.0, "heading_deg": 60.0, "curvature_deg_per_100m": 0.0}
@@ -259,10 +269,35 @@ def test_plan_upload_fly_detect_map(tmp_path: Path) -> None:
     plan = plan_road_mission(
         road_lonlat, camera=load_camera_profile(scenario.camera_profile), altitude_m=30, speed_mps=5.5
     )
-    items = plan.mission_items()
-    home_lon, home_lat = world.to_lonlat(road.points(np.array([0.0]), -15.0))[0]  # beside the road's start
-    port = free_port(socket.SOCK_DGRAM)
+    home_lon, home_lat = world.to_lonlat(road.points(np.array([0.0]), -15.0))[0]
     home = (float(home_lat), float(home_lon), scenario.origin.ground_elevation_m)
+    return RoadWorld(world_plan, plan.mission_items(), home)
+
+
+def _events_on_the_road(store: Path, road_world: RoadWorld) -> list[float]:
+    """Distance of every stored event from the road's centre line (metres)."""
+    world = road_world.plan.world
+    with GeoPackageStore(store, readonly=True) as events_store:
+        events = events_store.read()
+    road_line = LineString(world.road.points(np.linspace(0.0, world.road.spec.length_m, 200), 0.0))
+    xy = world.to_local(np.column_stack([events.geometry.x, events.geometry.y]))
+    return [float(road_line.distance(Point(p))) for p in xy]
+
+
+def _eval(mission: Path, store: Path, radius_m: float) -> dict[str, Any]:
+    command = [sys.executable, "-m", "roadsight", "eval", "--mission", str(mission), "--store", str(store)]
+    command += ["--radius", str(radius_m), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    return dict(json.loads(done.stdout))
+
+
+@pytest.mark.gst
+def test_plan_upload_fly_detect_map(tmp_path: Path) -> None:
+    """The whole chain: the video and telemetry the pipeline reads come from the path the vehicle flew."""
+    road_world = _road_world()
+    world_plan, items, home = road_world.plan, road_world.items, road_world.home
+    scenario, road = world_plan.scenario, world_plan.world.road
+    port = free_port(socket.SOCK_DGRAM)
     with FlyingVehicle(home, f"udpout:127.0.0.1:{port}", time_factor=10) as sim:
         sim.params["FS_GCS_TIMEOUT"] = 20.0
         vehicle = _connect(port)
@@ -287,22 +322,70 @@ def test_plan_upload_fly_detect_map(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    report = json.loads(
-        subprocess.run(
-            [
-                sys.executable, "-m", "roadsight", "eval",
-                "--mission", str(mission), "--store", str(store), "--json",
-            ],
-            capture_output=True, text=True, timeout=300, check=True,
-        ).stdout
-    )  # fmt: skip
+    report = _eval(mission, store, radius_m=2.0)
     assert report["recall"] >= 0.6 and report["precision"] >= 0.6, report
     assert report["geo_error_p95_m"] < 1.5, report
-    with GeoPackageStore(store, readonly=True) as events_store:
-        events = events_store.read()
-    assert len(events) == report["events"] and set(events["mission_id"]) == {"flown"}
-    # Every event lies on the road corridor the mission was planned along.
-    road_line = LineString(road.points(np.linspace(0.0, road.spec.length_m, 200), 0.0))
-    xy = world.to_local(np.column_stack([events.geometry.x, events.geometry.y]))
-    off_road = [float(road_line.distance(Point(p))) for p in xy]
-    assert max(off_road) <= road.spec.half_corridor_m, off_road
+    off_road = _events_on_the_road(store, road_world)
+    assert len(off_road) == report["events"]
+    assert max(off_road) <= road.spec.half_corridor_m, off_road  # every event on the road corridor
+
+
+@pytest.mark.gst
+def test_live_flight_streams_video_and_telemetry_to_the_pipeline(tmp_path: Path) -> None:
+    """While the vehicle flies, the simulator renders its view over RTSP and sends its telemetry to the
+    pipeline's MAVLink port: `roadsight run` on those live sources maps the road's defects."""
+    road_world = _road_world()
+    plan, items = road_world.plan, road_world.items
+    gcs_port, telemetry_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+    sim = FlyingVehicle(
+        road_world.home, f"udpout:127.0.0.1:{gcs_port}", telemetry_outs=[f"udpout:127.0.0.1:{telemetry_port}"]
+    )
+    sim.params["FS_GCS_TIMEOUT"] = 20.0
+
+    def mission_flown() -> bool:  # the stream ends with the mission (the return to launch is not filmed)
+        return bool(sim.reached) and (sim.reached[-1] == len(items) or sim.mode != "AUTO")
+
+    video = plan.scenario.video
+    live = LiveRtspServer(live_view(sim, plan, until=mission_flown), video.width, video.height, fps=5)
+    store = tmp_path / "live.gpkg"
+    with sim:
+        live.start()
+        run = subprocess.Popen(
+            [
+                sys.executable, "-m", "roadsight", "run", "--source", f"{live.url}?transport=tcp",
+                "--telemetry", f"udp:127.0.0.1:{telemetry_port}", "--camera", plan.scenario.camera_profile,
+                "--mission-id", "live", "--store", str(store), "--json",
+            ],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            _wait_until(live.played.is_set, 120, "playing to the pipeline")
+            vehicle = _connect(gcs_port)
+            try:
+                upload_mission(vehicle, items, timeout_s=30)
+                flight = start_mission(
+                    vehicle, drone=DRONE, confirm=True, timeout_s=60, link_loss_s=LINK_LOSS_S
+                )
+                for progress in flight.progress(poll_s=0.5, timeout_s=300):
+                    if progress.last_reached == len(items):
+                        break
+            finally:
+                vehicle.close()
+            out, err = run.communicate(timeout=300)  # the stream ended with the mission: the run ends
+        finally:
+            live.stop()
+            if run.poll() is None:
+                run.kill()
+                run.communicate(timeout=30)
+        track = sim.track()
+    assert run.returncode == 0, out[-3000:] + err[-3000:]
+    summary = json.loads(out)
+    assert live.ended.is_set() and summary["frames_decoded"] >= 20
+    assert summary["frames_unlocated"] <= 3 and summary["events"] >= 1, summary
+    # Ground truth: what this flight saw, rendered from the same recorded path.
+    mission = write_flown_mission(plan, track, tmp_path / "flown")
+    # Live frames are stamped on arrival: allow for the stream's latency at 5.5 m/s.
+    report = _eval(mission, store, radius_m=3.0)
+    assert report["recall"] >= 0.5 and report["precision"] >= 0.5, report
+    off_road = _events_on_the_road(store, road_world)
+    assert max(off_road) <= plan.world.road.spec.half_corridor_m, off_road

@@ -17,18 +17,21 @@ ground truth keeps the objects fully seen in at least
 ``scenario.min_frames_fully_visible`` frames of this flight. The folder has the
 generated missions' layout, so ``roadsight run``, ``roadsight eval`` and
 ``roadsight sim serve`` take it as they take a generated one.
+
+:func:`live_view` renders the same view while the vehicle flies, for a live RTSP stream.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from hardware.sim.camera import CameraPose
 from hardware.sim.encode import H264Writer
-from hardware.sim.flying_vehicle import TrackSample
+from hardware.sim.flying_vehicle import FlyingVehicle, TrackSample
 from hardware.sim.generate import FILES, MISSION_FORMAT, MissionPlan, frame_homographies, frames_fully_visible
 from hardware.sim.groundtruth import write_ground_truth
 from hardware.sim.render import render_view
@@ -162,3 +165,24 @@ def write_flown_mission(
     }
     (out_dir / "scenario.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return out_dir
+
+
+def live_view(
+    vehicle: FlyingVehicle, plan: MissionPlan, *, until: Callable[[], bool], min_height_m: float = 2.0
+) -> Callable[[], np.ndarray | None]:
+    """A renderer for :class:`~hardware.sim.live_video.LiveRtspServer`: the nadir view from where
+    ``vehicle`` is now, None (end of stream) once ``until()`` is true.
+
+    On the ground the camera is held ``min_height_m`` up (a view from zero height is degenerate).
+    """
+    world, sc = plan.world, plan.scenario
+
+    def render() -> np.ndarray | None:
+        if until():
+            return None
+        s = vehicle.flight.state
+        x, y = world.to_local(np.array([[s.lon, s.lat]]))[0]
+        pose = CameraPose(float(x), float(y), max(s.alt_rel_m, min_height_m), s.yaw_deg, NADIR_PITCH_DEG)
+        return render_view(world, plan.K, pose, sc.video.width, sc.video.height)
+
+    return render

@@ -14,8 +14,10 @@ What a ground station sees (what dronekit and QGroundControl need):
   custom mode and ``MAV_MODE_FLAG_SAFETY_ARMED`` while armed;
 * at ``telemetry_hz``: ``GLOBAL_POSITION_INT``, ``ATTITUDE``, ``GPS_RAW_INT`` (3D fix,
   14 satellites), ``VFR_HUD``, ``SYS_STATUS`` (battery draining while armed),
-  ``MISSION_CURRENT``, ``SYSTEM_TIME`` and a nadir gimbal's
+  ``MISSION_CURRENT``, ``SYSTEM_TIME`` and a nadir gimbal's ``MOUNT_STATUS`` and
   ``GIMBAL_DEVICE_ATTITUDE_STATUS`` (earth frame);
+* heartbeat and telemetry also go to every ``telemetry_outs`` link (as a MAVLink
+  router feeds a companion computer: the pipeline reads its poses there);
 * ``MISSION_ITEM_REACHED`` for every item done; ``STATUSTEXT`` when a failsafe fires;
 * ``COMMAND_LONG``: ``COMPONENT_ARM_DISARM``, ``DO_SET_MODE``, ``MISSION_START``,
   ``NAV_RETURN_TO_LAUNCH``, ``NAV_LAND`` act and are acknowledged ``ACCEPTED`` or
@@ -34,8 +36,9 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mavlink2
@@ -90,6 +93,7 @@ class FlyingVehicle(LinkThread):
         endurance_s: float = 25 * 60.0,
         battery_percent: float = 100.0,
         system_id: int = 1,
+        telemetry_outs: Sequence[str] = (),
     ) -> None:
         if time_factor <= 0:
             raise ValueError(f"time_factor must be positive, got {time_factor}")
@@ -107,8 +111,25 @@ class FlyingVehicle(LinkThread):
         self._track: list[TrackSample] = []
         self._lock = threading.Lock()
         self._gcs_seen_at: float | None = None
+        self.telemetry_outs = tuple(telemetry_outs)
+        self._telemetry_conns: list[Any] = []
 
     # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> Self:
+        """Open the telemetry-only links, then the GCS link and the vehicle thread (idempotent)."""
+        if not self._telemetry_conns:
+            self._telemetry_conns = [
+                mavutil.mavlink_connection(uri, source_system=self.system_id, source_component=1)
+                for uri in self.telemetry_outs
+            ]
+        return super().start()
+
+    def stop(self) -> None:
+        super().stop()
+        for conn in self._telemetry_conns:
+            conn.close()
+        self._telemetry_conns = []
+
     def __enter__(self) -> FlyingVehicle:
         return self.start()
 
@@ -186,16 +207,23 @@ class FlyingVehicle(LinkThread):
         state = mavlink.MAV_STATE_ACTIVE if self.flight.armed else mavlink.MAV_STATE_STANDBY
         if self.flight.failsafe is not None and self.flight.armed:
             state = mavlink.MAV_STATE_CRITICAL
-        self._conn.mav.heartbeat_send(
-            mavlink.MAV_TYPE_QUADROTOR,
-            mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA,
-            base_mode,
-            COPTER_MODES[self.flight.mode],
-            state,
-        )
+        for conn in self._links():
+            conn.mav.heartbeat_send(
+                mavlink.MAV_TYPE_QUADROTOR,
+                mavlink.MAV_AUTOPILOT_ARDUPILOTMEGA,
+                base_mode,
+                COPTER_MODES[self.flight.mode],
+                state,
+            )
+
+    def _links(self) -> list[Any]:
+        return [self._conn, *self._telemetry_conns]
 
     def _send_telemetry(self) -> None:
-        mav = self._conn.mav
+        for conn in self._links():
+            self._send_telemetry_on(conn.mav)
+
+    def _send_telemetry_on(self, mav: Any) -> None:
         f = self.flight
         s = f.state
         boot_ms = self._uptime_ms()
@@ -219,7 +247,10 @@ class FlyingVehicle(LinkThread):
         mav.vfr_hud_send(speed, speed, round(s.yaw_deg) % 360, 50 if f.armed else 0, s.alt_rel_m, s.vel_up)
         mav.sys_status_send(0, 0, 0, 500, 15_800, 1_000, round(f.battery_percent), 0, 0, 0, 0, 0, 0)
         mav.mission_current_send(f.current_seq)
-        q = euler_to_quaternion(0.0, -90.0, s.yaw_deg)  # nadir gimbal, yaw with the nose
+        # The nadir gimbal, twice: ArduPilot's MOUNT_STATUS (centidegrees; yaw relative to the nose)
+        # for MAVLink 1 readers, and GIMBAL_DEVICE_ATTITUDE_STATUS (earth frame) for MAVLink 2 ones.
+        mav.mount_status_send(0, 0, -9000, 0, 0)
+        q = euler_to_quaternion(0.0, -90.0, s.yaw_deg)
         # A MAVLink 2 message (id 285) sent on the link as the replaying vehicle forwards its tlog's.
         mav.send(
             mavlink2.MAVLink_gimbal_device_attitude_status_message(

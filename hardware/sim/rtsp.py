@@ -25,6 +25,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 import gi
 
@@ -66,15 +67,21 @@ class RtspVideoServer:
             raise RtspServeError(f"{video}: video file not found")
         if loop and video.suffix.lower() not in (".ts", ".m2ts"):
             raise RtspServeError(f"{video}: looping needs an MPEG-TS file (video.ts)")
+        self.video = video
+        self.loop = loop
+        self._setup(port=port, mount=mount, address=address, on_first_play=on_first_play)
+
+    def _setup(
+        self, *, port: int, mount: str, address: str, on_first_play: Callable[[], None] | None
+    ) -> None:
+        """The server itself, whatever it serves (subclasses with another media call this)."""
         if not mount.startswith("/"):
             raise RtspServeError(f"mount {mount!r} must start with '/'")
         if not Gst.is_initialized():
             Gst.init(None)
-        self.video = video
         self.mount = mount
         self.address = address
         self.requested_port = port
-        self.loop = loop
         self.on_first_play = on_first_play
         self.played = threading.Event()
         self.clients = 0
@@ -94,7 +101,7 @@ class RtspVideoServer:
         host = "127.0.0.1" if self.address in ("0.0.0.0", "") else self.address
         return f"rtsp://{host}:{self.port}{self.mount}"
 
-    def start(self) -> RtspVideoServer:
+    def start(self) -> Self:
         """Bind the port and start serving (idempotent); raises RtspServeError if the port cannot be bound."""
         if self._thread is not None:
             return self
@@ -102,7 +109,7 @@ class RtspVideoServer:
         server.set_address(self.address)
         server.set_service(str(self.requested_port))
         factory = GstRtspServer.RTSPMediaFactory.new()
-        factory.set_launch(launch_description(self.video, loop=self.loop))
+        factory.set_launch(self._launch())
         factory.set_shared(True)
         factory.connect("media-configure", self._on_media_configure)
         server.get_mount_points().add_factory(self.mount, factory)
@@ -115,8 +122,11 @@ class RtspVideoServer:
             raise RtspServeError(f"cannot serve RTSP on {self.address}:{self.requested_port}")
         self._thread = threading.Thread(target=self._run, name="rtsp-server", daemon=True)
         self._thread.start()
-        log.info("RTSP %s -> %s", self.url, launch_description(self.video, loop=self.loop))
+        log.info("RTSP %s -> %s", self.url, self._launch())
         return self
+
+    def _launch(self) -> str:
+        return launch_description(self.video, loop=self.loop)
 
     def _run(self) -> None:
         self._context.push_thread_default()
