@@ -40,6 +40,8 @@ import numpy as np
 from PIL import Image
 from selenium import webdriver
 from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
@@ -238,10 +240,24 @@ def input_by_label(driver: WebDriver, label: str, timeout_s: float = DEFAULT_WAI
     )
 
 
+def click(driver: WebDriver, find: Callable[[WebDriver], WebElement], what: str) -> WebElement:
+    """Click what ``find`` returns, retrying while something (a fading overlay, a rerun replacing the
+    element) is in the way; returns the element clicked."""
+
+    def clicked(d: WebDriver) -> WebElement | None:
+        element = find(d)
+        try:
+            element.click()
+        except (ElementClickInterceptedException, ElementNotInteractableException):
+            return None
+        return element
+
+    return wait_until(driver, clicked, f"a click on {what}")
+
+
 def type_into(driver: WebDriver, label: str, text: str, *, submit: bool = False) -> None:
     """Replace the content of the input labelled ``label`` with ``text``; Enter if ``submit``."""
-    box = input_by_label(driver, label)
-    box.click()
+    box = click(driver, lambda d: input_by_label(d, label), f"input {label!r}")
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(Keys.DELETE)
     box.send_keys(text + (Keys.ENTER if submit else ""))
@@ -261,22 +277,23 @@ def button(driver: WebDriver, text: str, timeout_s: float = DEFAULT_WAIT_S) -> W
 
 
 def click_button(driver: WebDriver, text: str, timeout_s: float = DEFAULT_WAIT_S) -> None:
-    button(driver, text, timeout_s).click()
+    click(driver, lambda d: button(d, text, timeout_s), f"button {text!r}")
 
 
 def choose_option(driver: WebDriver, label: str, option: str, timeout_s: float = DEFAULT_WAIT_S) -> None:
     """Pick ``option`` in the selectbox/multiselect labelled ``label``: type it, wait for the list, Enter.
 
     The option list filters as you type and Enter takes the first remaining option,
-    so ``option`` must be text that puts the intended option first.
+    so ``option`` should match the intended option only.
     """
-    combo = input_by_label(driver, label, timeout_s)
-    combo.click()
+    combo = click(driver, lambda d: input_by_label(d, label, timeout_s), f"selectbox {label!r}")
     combo.send_keys(option)
+    wanted = option.casefold()
+    # Enter takes the first option shown: wait until the list shows only what matches the typed text.
     wait_until(
         driver,
-        lambda d: any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, '[role="option"]')),
-        f"options of {label!r} after typing {option!r}",
+        lambda d: (shown := visible_options(d)) and all(wanted in o.casefold() for o in shown),
+        f"options of {label!r} matching {option!r}",
         timeout_s,
     )
     combo.send_keys(Keys.ENTER)
@@ -409,13 +426,16 @@ def wait_for_markers(driver: WebDriver, min_pixels: int = 50, timeout_s: float =
 def open_page(driver: WebDriver, title: str, timeout_s: float = DEFAULT_WAIT_S) -> None:
     """Click the sidebar navigation link of the page titled ``title`` (multi-page apps)."""
     xpath = f"//a[@data-testid='stSidebarNavLink'][normalize-space(.)={_xpath_literal(title)}]"
-    link = wait_until(
-        driver,
-        lambda d: next((a for a in d.find_elements(By.XPATH, xpath) if a.is_displayed()), None),
-        f"sidebar link to page {title!r}",
-        timeout_s,
-    )
-    link.click()
+
+    def link(d: WebDriver) -> WebElement:
+        return wait_until(
+            d,
+            lambda d: next((a for a in d.find_elements(By.XPATH, xpath) if a.is_displayed()), None),
+            f"sidebar link to page {title!r}",
+            timeout_s,
+        )
+
+    click(driver, link, f"the sidebar link to page {title!r}")
 
 
 def scroll_to_text(driver: WebDriver, text: str) -> None:
