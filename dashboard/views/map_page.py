@@ -3,6 +3,10 @@
 Texts the browser test relies on: "Showing N of M cases" (N shown after the
 filters, M the cases this user may see) and the "Open case" selectbox, which
 opens the Case page at ``/Case?case=ID``.
+
+Live mode (``--refresh-s N``): the count and the map are a fragment that re-runs
+every N seconds and re-reads the case book when it changed; the case list and the
+export below it refresh with the next interaction (so typing is never cut off).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dashboard.page_context import CASE_PAGE, CASE_QUERY_PARAM, PageContext, pag
 
 OPEN_CASE_LIMIT = 500  # case ids offered in "Open case" (the worst and newest first)
 MAP_KEY = "case_map"
+PICK_PENDING_KEY = "map_pick_pending"
 
 
 def _on_map_select() -> None:
@@ -31,6 +36,7 @@ def _on_map_select() -> None:
         st.session_state[AREA_KEY] = picked.area_wkt
     if picked.case_id is not None:
         st.session_state["open_case"] = picked.case_id
+    st.session_state[PICK_PENDING_KEY] = picked.area_wkt is not None or picked.case_id is not None
 
 
 def render_map(ctx: PageContext, case_filter: CaseFilter, color_by: str) -> None:
@@ -67,6 +73,13 @@ def render_map(ctx: PageContext, case_filter: CaseFilter, color_by: str) -> None
         notes.append(f"{case_map.tracks_sent} tracks")
     if notes:
         st.caption(" · ".join(notes))
+    if st.session_state.pop(PICK_PENDING_KEY, False):
+        st.rerun(scope="app")  # the pick changed widgets outside this fragment (area, open case)
+
+
+def render_case_list(ctx: PageContext, raw: pd.DataFrame | None, shown: pd.DataFrame) -> None:
+    """ "Open case", the worst and newest cases, the export: outside the live fragment, so a
+    refresh never closes a list the user is typing into."""
     ordered = shown.sort_values(["severity", "last_seen_utc"], ascending=[False, False]).head(OPEN_CASE_LIMIT)
     options = ordered["case_id"].tolist()  # plain ids: what a user pastes, what a test picks
     current = st.session_state.get("open_case")
@@ -85,8 +98,8 @@ def render_map(ctx: PageContext, case_filter: CaseFilter, color_by: str) -> None
         ["case_id", "name_zh", "name_en", "status", "severity", "road_name", "stake", "last_seen_utc"]
     ]
     st.dataframe(pd.DataFrame(table).head(200), hide_index=True)
-    if view.raw is not None:
-        _export_section(view.raw, shown, ctx)
+    if raw is not None:
+        _export_section(raw, shown, ctx)
 
 
 def _export_section(raw: pd.DataFrame, shown: pd.DataFrame, ctx: PageContext) -> None:
@@ -107,7 +120,7 @@ def _export_section(raw: pd.DataFrame, shown: pd.DataFrame, ctx: PageContext) ->
 
 ctx = page_context()
 st.title("Map · 地图")
-_view, allowed = allowed_cases_or_stop(ctx.paths, ctx.user)
+view, allowed = allowed_cases_or_stop(ctx.paths, ctx.user)
 case_filter = render_filters(allowed)
 color_by = st.sidebar.radio("Colour by", ["class", "severity"], horizontal=True, key="color_by")
 st.button("Refresh now")
@@ -115,3 +128,4 @@ if ctx.settings.refresh_s > 0:
     st.fragment(run_every=ctx.settings.refresh_s)(render_map)(ctx, case_filter, color_by)
 else:
     render_map(ctx, case_filter, color_by)
+render_case_list(ctx, view.raw, apply_filter(allowed, case_filter))
