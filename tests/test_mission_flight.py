@@ -292,6 +292,7 @@ def _eval(mission: Path, store: Path, radius_m: float) -> dict[str, Any]:
 
 
 @pytest.mark.gst
+@pytest.mark.slow
 def test_plan_upload_fly_detect_map(tmp_path: Path) -> None:
     """The whole chain: the video and telemetry the pipeline reads come from the path the vehicle flew."""
     road_world = _road_world()
@@ -331,6 +332,7 @@ def test_plan_upload_fly_detect_map(tmp_path: Path) -> None:
 
 
 @pytest.mark.gst
+@pytest.mark.slow
 def test_live_flight_streams_video_and_telemetry_to_the_pipeline(tmp_path: Path) -> None:
     """While the vehicle flies, the simulator renders its view over RTSP and sends its telemetry to the
     pipeline's MAVLink port: `roadsight run` on those live sources maps the road's defects."""
