@@ -289,3 +289,41 @@ def test_work_order_of_a_road(monkeypatch: pytest.MonkeyPatch, site: DemoSite):
     assert [d.proto.label for d in at.get("download_button")] == ["Download work order"]
     road, pdf = at.session_state["work_order"]
     assert road and pdf.startswith(b"%PDF")
+
+
+AUTH_SECRETS = {  # what .streamlit/secrets.toml would hold; no identity provider is contacted
+    "auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "not-a-real-secret",
+        "client_id": "roadsight",
+        "client_secret": "x",
+        "server_metadata_url": "https://idp.example/.well-known/openid-configuration",
+    },
+    "roadsight": {"oidc": {"role_claim": "roadsight_role", "roles": {"road_manager": ["li@city.example"]}}},
+}
+
+
+def start_oidc(monkeypatch: pytest.MonkeyPatch, site: DemoSite, user: dict[str, object]):
+    """The app as st.login would leave it: AppTest seeds st.user and st.secrets (the IdP round trip
+    itself needs a network and is not tested)."""
+    at = start_app(monkeypatch, site.store)
+    at.secrets = {k: dict(v) for k, v in AUTH_SECRETS.items()}
+    at.user = user
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_oidc_user_gets_the_mapped_role(monkeypatch: pytest.MonkeyPatch, site: DemoSite):
+    at = start_oidc(monkeypatch, site, {"is_logged_in": False})
+    assert "Log in with single sign-on" in button_labels(at)  # beside the local form
+    at = start_oidc(monkeypatch, site, {"is_logged_in": True, "email": "li@city.example"})
+    assert "Signed in as li@city.example (road_manager)" in [t.value for t in at.sidebar.text]
+    visible = sum(1 for k in kinds(site).values() if k != "enforcement")
+    assert shown_count(at) == (visible, visible)
+    claims = {"is_logged_in": True, "email": "x@y", "roadsight_role": "enforcement"}
+    at = start_oidc(monkeypatch, site, claims)
+    assert "Signed in as x@y (enforcement)" in [t.value for t in at.sidebar.text]
+    at = start_oidc(monkeypatch, site, {"is_logged_in": True, "email": "stranger@y"})
+    assert any("has no roadsight role" in e.value for e in at.error)
+    assert not any(t.startswith("Showing") for t in texts(at))
