@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pytest
@@ -291,7 +293,7 @@ def test_work_order_of_a_road(monkeypatch: pytest.MonkeyPatch, site: DemoSite):
     assert road and pdf.startswith(b"%PDF")
 
 
-AUTH_SECRETS = {  # what .streamlit/secrets.toml would hold; no identity provider is contacted
+AUTH_SECRETS: dict[str, Any] = {  # what .streamlit/secrets.toml would hold; no identity provider is contacted
     "auth": {
         "redirect_uri": "http://localhost:8501/oauth2callback",
         "cookie_secret": "not-a-real-secret",
@@ -307,7 +309,7 @@ def start_oidc(monkeypatch: pytest.MonkeyPatch, site: DemoSite, user: dict[str, 
     """The app as st.login would leave it: AppTest seeds st.user and st.secrets (the IdP round trip
     itself needs a network and is not tested)."""
     at = start_app(monkeypatch, site.store)
-    at.secrets = {k: dict(v) for k, v in AUTH_SECRETS.items()}
+    at.secrets = copy.deepcopy(AUTH_SECRETS)
     at.user = user
     at.run()
     assert not at.exception, at.exception
