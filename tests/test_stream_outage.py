@@ -38,8 +38,9 @@ def publish_steadily(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sender_process", [False, True], ids=["sender-thread", "sender-process"])
 def test_a_30_s_broker_outage_mid_mission_loses_and_doubles_nothing(
-    kafka_broker: KafkaBroker, kafka_topic: str, tmp_path: Path
+    kafka_broker: KafkaBroker, kafka_topic: str, tmp_path: Path, sender_process: bool
 ) -> None:
     events = mission_events("m-outage", ["cam0", "cam1", "cam2", "cam3"], 1000)  # 4000 events
     publisher = EventPublisher(
@@ -47,6 +48,7 @@ def test_a_30_s_broker_outage_mid_mission_loses_and_doubles_nothing(
         kafka_broker.bootstrap,
         topics=TopicNames(detections=kafka_topic),
         cell_precision=7,  # cells of ~150 m: the mission spans several, so several partitions
+        sender_process=sender_process,
     )
     progress = [0]
     producer = threading.Thread(target=publish_steadily, args=(publisher, events, 80.0, progress))
