@@ -44,8 +44,11 @@ _M_PER_DEG_LAT = 111_320.0
 RETURN_MODES = frozenset({"RTL", "LAND", "SMART_RTL"})
 
 
-class MissionStartRefused(RuntimeError):
-    """The mission was not started: no confirmation, a failed pre-flight check, or no mission."""
+class MissionStartRefused(ValueError):
+    """The mission was not started: no confirmation, a failed pre-flight check, or no mission.
+
+    A ``ValueError``, as every package error, so the command line prints it as one line (exit 2).
+    """
 
 
 @dataclass(frozen=True, slots=True)
