@@ -62,6 +62,8 @@ DEFAULT_WAIT_S = 120.0  # one Streamlit rerun of a 10,000-case page on a busy 2-
 _RUNNING = '[data-testid="stStatusWidget"]'
 _EXCEPTION = '[data-testid="stException"]'  # an uncaught exception in the page script
 _STALE = '[data-stale="true"]'  # an element the running script has not redrawn yet
+_NAV_LINK_ID = "stSidebarNavLink"
+_NAV_LINK = f'a[data-testid="{_NAV_LINK_ID}"]'
 T = TypeVar("T")
 
 
@@ -423,9 +425,14 @@ def wait_for_markers(driver: WebDriver, min_pixels: int = 50, timeout_s: float =
     return wait_until(driver, markers, f"{min_pixels} coloured marker pixels on the map", timeout_s)
 
 
+def nav_links(driver: WebDriver) -> list[str]:
+    """Titles of the pages in the sidebar navigation (a multi-page app's pages this user gets)."""
+    return [a.text.strip() for a in driver.find_elements(By.CSS_SELECTOR, _NAV_LINK) if a.is_displayed()]
+
+
 def open_page(driver: WebDriver, title: str, timeout_s: float = DEFAULT_WAIT_S) -> None:
     """Click the sidebar navigation link of the page titled ``title`` (multi-page apps)."""
-    xpath = f"//a[@data-testid='stSidebarNavLink'][normalize-space(.)={_xpath_literal(title)}]"
+    xpath = f"//a[@data-testid='{_NAV_LINK_ID}'][normalize-space(.)={_xpath_literal(title)}]"
 
     def link(d: WebDriver) -> WebElement:
         return wait_until(

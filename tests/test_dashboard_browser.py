@@ -2,7 +2,9 @@
 
 A road manager logs in, sees the map of a 10,000-case site drawn by deck.gl,
 filters it, opens a case and confirms it; the audit log on disk records the
-transition by that user. A field crew account does not get enforcement cases.
+transition by that user, and an admin then sees all 10,000 cases and that row on
+the Audit page. A field crew account does not get enforcement cases (not by a
+link, not in "Open case") nor the Audit page.
 Screenshots of every step are kept under ``test-artifacts/browser/<test>/``
 (or ``$ROADSIGHT_ARTIFACTS``).
 """
@@ -28,6 +30,7 @@ from roadsight.streamlit_browser import (
     click_button,
     input_by_label,
     log_in,
+    nav_links,
     open_options,
     open_page,
     page_clock_ms,
@@ -111,16 +114,26 @@ def test_road_manager_filters_opens_and_confirms_a_case(site: DemoSite) -> None:
         scroll_to_text(ui.driver, "Status: confirmed")
         ui.shot("confirmed")
 
-    with ReviewLog(site.review_path) as log:
-        assert log.state(site.defect_case_id) is ReviewState.confirmed
-        (entry,) = log.history(site.defect_case_id)
-    assert (entry.user, entry.role, entry.from_state, entry.to_state) == (
-        name,
-        Role.road_manager.value,
-        ReviewState.new.value,
-        ReviewState.confirmed.value,
-    )
-    assert entry.comment == comment
+        with ReviewLog(site.review_path) as log:
+            assert log.state(site.defect_case_id) is ReviewState.confirmed
+            (entry,) = log.history()
+        assert (entry.user, entry.role, entry.case_id, entry.from_state, entry.to_state) == (
+            name,
+            Role.road_manager.value,
+            site.defect_case_id,
+            ReviewState.new.value,
+            ReviewState.confirmed.value,
+        )
+        assert entry.comment == comment
+
+        # An admin sees every case, and the audit page shows the manager's action in an intact chain.
+        click_button(ui.driver, "Log out")
+        log_in(ui.driver, *account(Role.admin))
+        open_page(ui.driver, "Map")
+        assert showing_counts(ui.driver)[1] == N_CASES
+        open_page(ui.driver, "Audit")
+        wait_for_text(ui.driver, r"Audit chain intact: 1 rows")
+        ui.shot("audit_as_admin")
 
 
 def test_field_crew_does_not_get_enforcement_cases(site: DemoSite) -> None:
@@ -141,6 +154,7 @@ def test_field_crew_does_not_get_enforcement_cases(site: DemoSite) -> None:
         open_page(ui.driver, "Map")
         _shown, total = showing_counts(ui.driver)
         assert total == len(defect_ids) < N_CASES
+        assert "Map" in nav_links(ui.driver) and "Audit" not in nav_links(ui.driver)  # admins only
         ui.shot("map_without_enforcement_cases")
         # "Open case" offers defect cases (positive control), but none for the enforcement case's id.
         offered = open_options(ui.driver, "Open case")
