@@ -37,18 +37,15 @@ from dashboard.loaders import load_cases_view, load_coverage, visible_cases
 from dashboard.map_layers import build_case_map
 from dashboard.roles import Role, User
 from dashboard.site import SitePaths
+from roadsight.deck_paint import page_clock_ms, record_deck_draws, wait_for_deck_data, wait_for_markers
 from roadsight.streamlit_browser import (
     BrowserError,
     chromium_driver,
     click_button,
     input_by_label,
-    page_clock_ms,
-    record_deck_draws,
     showing_counts,
     streamlit_server,
     type_into,
-    wait_for_deck_data,
-    wait_for_markers,
 )
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"

@@ -23,6 +23,7 @@ from dashboard.review import ReviewLog, ReviewState
 from dashboard.roles import ENFORCEMENT_KIND, Role
 from geo.cases import CASES_LAYER
 from roadsight.bench_dashboard import measure_first_paint
+from roadsight.deck_paint import page_clock_ms, record_deck_draws, wait_for_deck_data, wait_for_markers
 from roadsight.streamlit_browser import (
     button,
     choose_option,
@@ -33,15 +34,11 @@ from roadsight.streamlit_browser import (
     nav_links,
     open_options,
     open_page,
-    page_clock_ms,
     page_text,
-    record_deck_draws,
     scroll_to_text,
     showing_counts,
     type_into,
     visible_options,
-    wait_for_deck_data,
-    wait_for_markers,
     wait_for_text,
     wait_until,
 )
