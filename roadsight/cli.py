@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -255,15 +256,29 @@ def _evaluate(mission: Path, store_path: Path, *, radius: float, mission_id: str
 
 @app.command()
 def dashboard(
-    store: Annotated[Path, typer.Option(help="GeoPackage store to show.")] = Path("data/roadsight.gpkg"),
+    store: Annotated[str, typer.Option(help="Event store to show: GeoPackage path or postgresql:// URL.")] = (
+        "data/roadsight.gpkg"
+    ),
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
+    map_style: Annotated[
+        str | None, typer.Option(help="Basemap style URL (MapLibre/Mapbox); none: offline, no tiles.")
+    ] = None,
+    map_gcj02: Annotated[
+        bool, typer.Option("--map-gcj02", help="Shift displayed coordinates to GCJ-02 (Chinese basemaps).")
+    ] = False,
+    refresh_s: Annotated[float, typer.Option(help="Live mode: re-read the store every N s (0: off).")] = 10.0,
 ) -> None:
-    """Serve the Streamlit map of the store's events."""
-    _serve_dashboard(store, port=port, address=address)
+    """Serve the dashboard (map, cases, review, roads, statistics, missions) on the store."""
+    extra = ["--refresh-s", str(refresh_s)]
+    if map_style:
+        extra += ["--map-style", map_style]
+    if map_gcj02:
+        extra.append("--map-gcj02")
+    _serve_dashboard(store, port=port, address=address, extra=extra)
 
 
-def _serve_dashboard(store: Path, *, port: int, address: str) -> None:
+def _serve_dashboard(store: Path | str, *, port: int, address: str, extra: Sequence[str] = ()) -> None:
     app_path = REPO_ROOT / "dashboard" / "app.py"
     console.print(f"dashboard: http://{address}:{port} (store {store}); Ctrl+C stops it")
     cmd = [
@@ -283,6 +298,7 @@ def _serve_dashboard(store: Path, *, port: int, address: str) -> None:
         "--",
         "--store",
         str(store),
+        *extra,
     ]
     try:
         code = subprocess.call(cmd)
@@ -319,8 +335,21 @@ def demo(
         f"eval: recall {report['recall']:.2f}, precision {report['precision']:.2f}, "
         f"geo error p95 {report['geo_error_p95_m']:.2f} m"
     )
+    login = _demo_account(store)
+    console.print(f"dashboard login: {login[0]} / {login[1]} (admin; a local demo account)")
     if not no_serve:
         _serve_dashboard(store, port=port, address="localhost")
+
+
+def _demo_account(store: Path) -> tuple[str, str]:
+    """The demo's admin account beside its store (created once), so the map can be opened."""
+    from dashboard.roles import AccountBook, Role, users_path_for
+
+    name, password = "demo", "demo"
+    with AccountBook(users_path_for(store)) as accounts:
+        if name not in {user.name for user in accounts.users()}:
+            accounts.add_user(name, Role.admin, password)
+    return name, password
 
 
 def _mission_camera(mission: Path) -> str:
@@ -851,6 +880,12 @@ def edge_doctor(
 from roadsight.cli_exports import register as register_exports  # noqa: E402
 
 register_exports(app, evidence_app=evidence_app)
+from roadsight.cli_dashboard import register as register_dashboard  # noqa: E402
+
+register_dashboard(app)
+from roadsight import cli_ops  # noqa: E402
+
+cli_ops.register(app, mission_app=mission_app, edge_app=edge_app, sim_app=sim_app)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

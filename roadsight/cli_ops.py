@@ -28,7 +28,10 @@ def _connect(url: str, timeout_s: float) -> Any:
     import dronekit
 
     console.print(f"connecting to {url} ...")
-    return dronekit.connect(url, wait_ready=True, timeout=timeout_s, heartbeat_timeout=timeout_s)
+    try:
+        return dronekit.connect(url, wait_ready=True, timeout=timeout_s, heartbeat_timeout=timeout_s)
+    except dronekit.APIException as exc:  # no heartbeat, refused port: one line, not a traceback
+        raise ConnectionError(f"cannot reach the vehicle at {url} within {timeout_s:g} s: {exc}") from exc
 
 
 def register(app: typer.Typer, **subapps: typer.Typer) -> None:

@@ -66,6 +66,15 @@ def test_qgc_plan_reads_back_what_was_planned(plan_file: Path, tmp_path: Path) -
         read_qgc_plan(broken)
 
 
+def test_mission_upload_to_a_silent_link_is_a_clear_error(cli: typer.Typer, plan_file: Path) -> None:
+    nobody = free_port(socket.SOCK_DGRAM)
+    url = f"udp:127.0.0.1:{nobody}"
+    args = ["mission", "upload", str(plan_file), "--connect", url, "--timeout", "3"]
+    result = CliRunner().invoke(cli, args)
+    assert isinstance(result.exception, ConnectionError), result.output  # cli.main prints it as one line
+    assert f"cannot reach the vehicle at {url}" in str(result.exception)
+
+
 def test_mission_start_refuses_without_confirm_before_connecting(cli: typer.Typer) -> None:
     nobody = free_port(socket.SOCK_DGRAM)
     result = CliRunner().invoke(cli, ["mission", "start", "--connect", f"udp:127.0.0.1:{nobody}"])

@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from dashboard.roles import Role, authenticate, users_path_for
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -48,3 +50,7 @@ def test_demo_runs_the_mission_and_serves_the_map(drone_mission: Path, tmp_path:
         log = demo.communicate(timeout=30)[0]
     assert "eval: recall" in log, log
     assert "dashboard: http://localhost:" in log, log
+    # The served map is behind a login: the demo prints an account that opens it.
+    assert "dashboard login: demo / demo" in log, log
+    store = tmp_path / "roadsight.gpkg"
+    assert authenticate(users_path_for(store), "demo", "demo").role == Role.admin
