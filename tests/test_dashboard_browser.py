@@ -22,11 +22,14 @@ from dashboard.demo_data import DEMO_USERS, DemoSite, write_demo_site
 from dashboard.review import ReviewLog, ReviewState
 from dashboard.roles import ENFORCEMENT_KIND, Role
 from geo.cases import CASES_LAYER
+from roadsight import streamlit_browser
 from roadsight.bench_dashboard import measure_first_paint
 from roadsight.deck_paint import page_clock_ms, record_deck_draws, wait_for_deck_data, wait_for_markers
 from roadsight.streamlit_browser import (
+    BrowserError,
     button,
     choose_option,
+    chromium_driver,
     clear_multiselect,
     click_button,
     input_by_label,
@@ -37,6 +40,7 @@ from roadsight.streamlit_browser import (
     page_text,
     scroll_to_text,
     showing_counts,
+    streamlit_server,
     type_into,
     visible_options,
     wait_for_text,
@@ -182,3 +186,20 @@ def test_first_paint_bench_produces_every_figure() -> None:
     assert all(figures[key] > 0 for key in timed), figures
     assert figures["n_cases"] == 1_000
     assert 0 < figures["cases_shown"] <= figures["cases_total"] < 1_000  # no enforcement cases for a manager
+
+
+def test_missing_chromium_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(streamlit_browser, "CHROMEDRIVER", tmp_path / "no-chromedriver")
+    expected = r"no-chromedriver not found: apt-get install -y chromium-driver"
+    with pytest.raises(BrowserError, match=expected), chromium_driver():
+        pass
+
+
+def test_a_server_that_exits_is_a_clear_error_with_its_log(tmp_path: Path) -> None:
+    missing_app = tmp_path / "no_such_app.py"
+    expected = r"streamlit exited with \d+:(.|\n)*no_such_app\.py"
+    with (
+        pytest.raises(BrowserError, match=expected),
+        streamlit_server(missing_app, [], log_path=tmp_path / "st.log"),
+    ):
+        pass
