@@ -655,9 +655,10 @@ def sink(
     idle_exit_s: Annotated[float | None, typer.Option(help="Stop after this long without records.")] = None,
 ) -> None:
     """Consume geo-events into the store: validated, idempotent, offsets committed after the write."""
-    from stream.sink import run_sink
+    from stream.sink import run_sink, settle_heap
 
     console.print(f"sink: {topic} @ {kafka} -> {store} (group {group}, dead letters -> {dlq})")
+    settle_heap()  # start-up objects out of the cyclic GC's way: a long-running consumer
     counters = run_sink(
         kafka,
         topic,

@@ -201,6 +201,9 @@ class KafkaConfig(_Section):
     key_by: Literal["cell", "source"] = "cell"
     # At the end of a run, wait this long for the broker to acknowledge the spool.
     flush_timeout_s: float = Field(default=30.0, ge=0.0)
+    # Send the spool from a child process: kafka-python's per-record work then runs beside
+    # validation and detection instead of sharing their interpreter lock (the edge is CPU-bound).
+    sender_process: bool = True
     security: KafkaSecurityConfig = Field(default_factory=KafkaSecurityConfig)
 
 

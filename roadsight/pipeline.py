@@ -585,6 +585,7 @@ class Pipeline:
             key_by=k.key_by,
             security=KafkaSecurity(**k.security.model_dump()),
             max_spool_bytes=int(k.max_spool_mb * 2**20),
+            sender_process=k.sender_process,
         )
 
     def _count_events(self, events: list[GeoEvent], summary: RunSummary) -> None:

@@ -76,8 +76,8 @@ def _producer_defaults(client_id: str, connect_timeout_s: float) -> dict[str, An
     defaults: dict[str, Any] = {
         "client_id": client_id,
         "acks": "all",
-        # gzip is in the standard library; lz4/zstd would need extra native packages.
-        "compression_type": "gzip",
+        # lz4 (a dependency): about a hundredth of gzip's CPU per record, at about half its ratio.
+        "compression_type": "lz4",
         "linger_ms": 20,  # batch a frame's detections into one request
         "batch_size": 64 * 1024,
         "retries": 2**31 - 1,  # bounded by delivery_timeout_ms instead
