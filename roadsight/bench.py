@@ -528,6 +528,14 @@ def bench_peer(report: BenchReport, mission: Path, model: Path, e2e: EndToEnd) -
         "x",
         f"{e2e.fps:.1f} vs {peer.fps:.1f} frames/s end to end on the same {peer.frames} frames; target >= 2x",
     )
+    peer_cpu_ms = 10 * peer.cpu_percent / peer.fps  # CPU % / (frames/s) = 10 ms CPU per frame per %
+    report.add(
+        "  roadsight / Ultralytics by CPU time per frame",
+        peer_cpu_ms / e2e.cpu_ms_per_frame,
+        "x",
+        f"{peer_cpu_ms:.1f} vs {e2e.cpu_ms_per_frame:.1f} ms CPU per frame: less disturbed by other"
+        " processes than frames/s, which they take from one run and not the other",
+    )
 
 
 def bench_live(

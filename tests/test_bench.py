@@ -27,6 +27,7 @@ EXPECTED = [
     "  CPU per frame, end to end",
     "Ultralytics YOLO.predict(stream=True)",
     "roadsight / Ultralytics (headline)",
+    "  roadsight / Ultralytics by CPU time per frame",
     "capture-to-store latency p50 at 80 % load",
     "capture-to-store latency p95 at 80 % load",
     "  live frames processed / dropped",
