@@ -447,15 +447,22 @@ def bench(
     postgis: Annotated[
         str | None, typer.Option(help="postgresql:// URL: also measure the sink into PostGIS.")
     ] = None,
+    soak_s: Annotated[
+        float | None, typer.Option("--soak-s", help="Live soak seconds (default 600; 20 with --quick).")
+    ] = None,
+    first_paint_cases: Annotated[
+        int | None, typer.Option(help="Dashboard cases for first paint (default 100000; 2000 quick).")
+    ] = None,
 ) -> None:
-    """Measure the model alone, the detector, geo, the store and the pipeline end to end."""
+    """Measure the model alone, the detector, the Ultralytics peer, geo, the store, the pipeline end
+    to end, live latency at 80 % load, the soak and the dashboard's first paint."""
     from roadsight.bench import run_bench, write_docs
     from roadsight.config import DEFAULT_MODEL
 
     model_path = _require_file(model or DEFAULT_MODEL, "model")
     scenario = "drone_quick" if quick else "drone_sample"
     mission = _ensure_mission(scenario, seed=0, out=Path("data/bench") / scenario)
-    command = "roadsight bench" + (" --quick" if quick else "")
+    command = "roadsight bench" + (" --quick" if quick else "") + (f" --soak-s {soak_s:g}" if soak_s else "")
     report = run_bench(
         quick=quick,
         model=model_path,
@@ -465,6 +472,8 @@ def bench(
         progress=lambda msg: console.print(f"bench: {msg}"),
         kafka=kafka,
         postgis=postgis,
+        soak_s=soak_s,
+        first_paint_cases=first_paint_cases,
     )
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
