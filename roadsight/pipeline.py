@@ -589,7 +589,8 @@ class Pipeline:
         )
 
     def _count_events(self, events: list[GeoEvent], summary: RunSummary) -> None:
-        self.run_events.extend(events)
+        if self.config.cases.enabled:  # the pass is kept only for the case book
+            self.run_events.extend(events)
         summary.events += len(events)
         for event in events:
             summary.sources[event.source_id].events += 1
@@ -656,6 +657,7 @@ class Pipeline:
             if camera.tracker is not None:
                 frame_size = (frame.width, frame.height)
                 placed = camera.tracker.update(placed, time_utc=frame.time_utc, frame_size=frame_size)
+            if camera.tracker is not None and self.config.cases.enabled:  # parking rules run on the pass
                 self.vehicles.extend(
                     VehicleObservation.from_event(event, f"{camera.source_id}/{track_id}")
                     for track_id, event in camera.tracker.assignments

@@ -11,6 +11,8 @@ from typing import Any
 import pyogrio
 
 from geo import evaluate_events, load_cases, load_ground_truth
+from roadsight.config import PipelineConfig
+from roadsight.pipeline import Pipeline
 
 
 def _run(mission: Path, tmp_path: Path, mission_id: str) -> dict[str, Any]:
@@ -98,3 +100,22 @@ def test_a_pass_with_zones_makes_parked_vehicles_cases_and_nothing_else(tmp_path
     assert (result.parked_vehicles, result.cases_total, result.new) == (1, 1, 1)
     (case,) = load_cases(config.cases_path).cases
     assert case.class_key == "illegal_parking_vehicle"
+
+
+def test_with_cases_off_a_run_keeps_no_pass_in_memory(drone_quick_mission: Path, tmp_path: Path) -> None:
+    # A live source runs for hours: without the case book nothing may pile up per event.
+    manifest = json.loads((drone_quick_mission / "scenario.json").read_text())
+    config = PipelineConfig.model_validate(
+        {
+            "source": str(drone_quick_mission / "video.mp4"),
+            "telemetry": str(drone_quick_mission / "telemetry.tlog"),
+            "camera": manifest["camera_profile"],
+            "store": str(tmp_path / "e.gpkg"),
+            "cases": {"enabled": False},
+        }
+    )
+    pipeline = Pipeline(config)
+    summary = pipeline.run()
+    assert summary.events > 0
+    assert summary.cases is None and not (tmp_path / "e.cases.gpkg").exists()
+    assert pipeline.run_events == [] and pipeline.vehicles == []
