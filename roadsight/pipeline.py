@@ -483,6 +483,8 @@ class Pipeline:
                 events += self._finish_tracks(cameras, summary)
                 if events:
                     t0 = time.perf_counter()
+                    if self.evidence is not None:  # the frames these events point at, on disk first
+                        self.evidence.make_durable(ref for event in events for ref in event.evidence)
                     summary.events_stored += store.write(events)
                     t1 = time.perf_counter()
                     if kafka is not None:
@@ -537,7 +539,7 @@ class Pipeline:
                 "frame %s/%d: JPEG encoding failed; events without evidence", frame.source_id, frame.index
             )
             return events
-        ref = self.evidence.put(jpeg.tobytes(), "image/jpeg")
+        ref = self.evidence.put(jpeg.tobytes(), "image/jpeg", durable=False)  # synced once referenced
         return [replace(e, evidence=(*e.evidence, ref)) for e in events]
 
     def _metrics_server(

@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -67,7 +68,9 @@ def _verified(data: bytes, ref: EvidenceRef) -> bytes:
 class EvidenceStore(Protocol):
     """Where evidence media lives; implementations are idempotent and verify on read."""
 
-    def put(self, data: bytes, media_type: str = "image/jpeg") -> EvidenceRef: ...
+    def put(self, data: bytes, media_type: str = "image/jpeg", *, durable: bool = True) -> EvidenceRef: ...
+
+    def make_durable(self, refs: Iterable[EvidenceRef]) -> int: ...
 
     def get(self, ref: EvidenceRef) -> bytes: ...
 
@@ -82,8 +85,14 @@ class LocalEvidenceStore:
     def path_of(self, sha256: str, media_type: str) -> Path:
         return self.root / evidence_name(sha256, media_type)
 
-    def put(self, data: bytes, media_type: str = "image/jpeg") -> EvidenceRef:
-        """Store ``data`` (once) and return its reference."""
+    def put(self, data: bytes, media_type: str = "image/jpeg", *, durable: bool = True) -> EvidenceRef:
+        """Store ``data`` (once) and return its reference.
+
+        ``durable=False`` skips the fsync: the pipeline stores every frame that shows a
+        detection but few of them end up referenced by an event, so it syncs only those
+        (:meth:`make_durable`) before the events are committed. A crash in between can
+        leave an unreferenced file short, which :meth:`get` detects by its hash.
+        """
         digest = sha256_hex(data)
         target = self.path_of(digest, media_type)
         if not target.is_file():  # same name, same bytes: nothing to do
@@ -93,13 +102,31 @@ class LocalEvidenceStore:
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
                     out.flush()
-                    os.fsync(out.fileno())
+                    if durable:
+                        os.fsync(out.fileno())
                 os.replace(tmp, target)  # atomic; a concurrent writer of the same bytes is harmless
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
                 raise
         return EvidenceRef(uri=target.as_uri(), sha256=digest, media_type=media_type)
+
+    def make_durable(self, refs: Iterable[EvidenceRef]) -> int:
+        """fsync the files of ``refs`` (each once) and their directories; returns the files synced."""
+        paths = {self.path_of(ref.sha256, ref.media_type) for ref in refs}
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for directory in {path.parent for path in paths}:  # the renames themselves
+            fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return len(paths)
 
     def get(self, ref: EvidenceRef) -> bytes:
         """The bytes of ``ref``, checked against its SHA-256."""
@@ -148,12 +175,17 @@ class S3EvidenceStore:
         name = evidence_name(sha256, media_type)
         return f"{self.prefix}/{name}" if self.prefix else name
 
-    def put(self, data: bytes, media_type: str = "image/jpeg") -> EvidenceRef:
+    def put(self, data: bytes, media_type: str = "image/jpeg", *, durable: bool = True) -> EvidenceRef:
+        """Upload ``data`` (once); an acknowledged S3 PUT is already durable."""
         digest = sha256_hex(data)
         key = self.key_of(digest, media_type)
         if not self._exists(key):
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=media_type)
         return EvidenceRef(uri=f"s3://{self.bucket}/{key}", sha256=digest, media_type=media_type)
+
+    def make_durable(self, refs: Iterable[EvidenceRef]) -> int:
+        """Nothing to do: every PUT was acknowledged durable; returns 0."""
+        return 0
 
     def _exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -75,3 +75,21 @@ def test_s3_keys_follow_the_same_layout() -> None:
     store = S3EvidenceStore("bucket", "/site-a/", client=object())  # key naming needs no server
     digest = "ab" + "c" * 62
     assert store.key_of(digest, "video/mp4") == f"site-a/ab/cc/{digest}.mp4"
+
+
+def test_deferred_put_syncs_only_what_is_referenced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    store = LocalEvidenceStore(tmp_path / "ev")
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    refs = [store.put(jpeg(i), "image/jpeg", durable=False) for i in range(5)]
+    assert synced == []  # nothing synced while frames are only candidates
+    assert [store.get(ref) for ref in refs] == [jpeg(i) for i in range(5)]  # readable at once
+    referenced = [refs[1], refs[3], refs[1]]
+    assert store.make_durable(referenced) == 2  # each referenced file once
+    dirs = {store.path_of(r.sha256, r.media_type).parent for r in referenced}
+    assert len(synced) == 2 + len(dirs)  # the files, then their directories (the renames)
+    store.put(jpeg(9), "image/jpeg")  # the default stays durable
+    assert len(synced) == 2 + len(dirs) + 1
