@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
@@ -109,6 +110,54 @@ def case_media(events: pd.DataFrame, store: EvidenceStore, *, blur: bool) -> Cas
             return CaseMedia(frame_png, crop_png, row.event_id, None, blurred)
     why = f" ({len(problems)} unreadable: {problems[0]})" if problems else ""
     return CaseMedia(None, None, None, f"No evidence frame of this case in the evidence store{why}.")
+
+
+@dataclass(frozen=True)
+class CaseClip:
+    """The case's evidence frames in time order as a short clip (``data`` None with ``note``)."""
+
+    data: bytes | None
+    media_type: str | None
+    frames: int
+    note: str | None = None
+
+
+def case_clip(events: pd.DataFrame, store: EvidenceStore, *, blur: bool, max_frames: int = 24) -> CaseClip:
+    """A clip of the case's evidence frames (each with its box, oldest first, at most
+    ``max_frames`` evenly spread), blurred like the stills for roles that may not see originals."""
+    from dashboard.evidence_media import EvidenceMediaError, encode_clip
+
+    rows = events.sort_values("time_utc") if not events.empty else events
+    frames: list[bytes] = []
+    seen: set[str] = set()
+    for row in rows.itertuples(index=False):
+        for ref in _refs(getattr(row, "evidence", None)):
+            if not ref.media_type.startswith("image/") or ref.sha256 in seen:
+                continue
+            seen.add(ref.sha256)
+            try:
+                data = store.get(ref)
+            except EvidenceError:
+                continue  # the stills above say which frames are unreadable
+            if blur:
+                blurrer = _blurrer()
+                if blurrer is None:
+                    return CaseClip(None, None, 0, "Clip withheld: no blurring module for this role.")
+                try:
+                    data = blurrer(data)
+                except Exception as exc:  # fail closed, as for the stills
+                    return CaseClip(None, None, 0, f"Clip withheld: a frame could not be blurred ({exc}).")
+            frames.append(annotate(Image.open(io.BytesIO(data)), _box(row))[0])
+    if len(frames) < 2:
+        return CaseClip(None, None, len(frames), "A clip needs two evidence frames or more; this case has "
+                        f"{len(frames)}.")  # fmt: skip
+    if len(frames) > max_frames:
+        frames = [frames[round(i)] for i in np.linspace(0, len(frames) - 1, max_frames)]
+    try:
+        clip = encode_clip(frames, seconds_per_frame=0.5)
+    except EvidenceMediaError as exc:
+        return CaseClip(None, None, len(frames), f"No clip: {exc}")
+    return CaseClip(clip.data, clip.media_type, clip.frames)
 
 
 def _box(row: object) -> tuple[float, float, float, float]:

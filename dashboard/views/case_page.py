@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.case_media import case_media
+from dashboard.case_media import case_clip, case_media
 from dashboard.case_table import SEVERITY_NAMES, case_from_table
 from dashboard.loaders import load_cases_view, load_events
 from dashboard.page_context import CASE_QUERY_PARAM, page_context
@@ -100,6 +100,15 @@ if media.frame_png is not None and media.crop_png is not None:
         media.frame_png,
         caption="Full frame with the box" + (" (faces and plates blurred)" if media.blurred else ""),
     )
+
+if len(case_events) > 1 and st.button("Make clip"):  # encoding takes a moment: on request
+    with st.spinner("Encoding the clip ..."):
+        clip = case_clip(case_events, LocalEvidenceStore(ctx.paths.evidence), blur=blur)
+    if clip.data is not None:
+        st.video(clip.data, format=clip.media_type or "video/mp4")
+        st.caption(f"Clip: {clip.frames} evidence frames in time order" + (" (blurred)" if blur else ""))
+    else:
+        st.info(clip.note)
 
 # --- history -----------------------------------------------------------------------------------
 st.subheader("History")
