@@ -7,9 +7,9 @@ cases and exports their evidence), ``admin`` (everything). Enforcement cases
 their frames show people and plates unblurred.
 
 Local accounts live in an SQLite file of their own (``<store>.users.sqlite``,
-see :func:`users_path_for`). Passwords are hashed with ``hashlib.scrypt``
-(memory-hard, in the stdlib; argon2 and bcrypt are not installed), with a random
-16-byte salt per account, compared in constant time.
+see :func:`users_path_for`). Passwords are hashed with argon2id (argon2-cffi,
+memory-hard, RFC 9106 parameters stored in each hash) with a random salt per
+account; scrypt hashes of accounts made before still verify.
 
 Example:
     >>> accounts = AccountBook(tmp_path / "roadsight.users.sqlite")  # doctest: +SKIP
@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import sqlite3
 from collections.abc import Collection
@@ -31,6 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import Argon2Error
 
 
 class Role(StrEnum):
@@ -45,10 +47,6 @@ ENFORCEMENT_VIEWERS = frozenset({Role.enforcement, Role.admin})
 # Evidence packets hold original, unblurred frames: never for the field crew.
 DEFECT_EXPORTERS = frozenset({Role.road_manager, Role.enforcement, Role.admin})
 
-# scrypt cost: n=2**14, r=8 takes 16 MiB and ~50 ms a hash (OWASP's minimum is n=2**17 with r=8
-# for interactive logins on servers; raise SCRYPT_N for production, old hashes stay readable
-# because the parameters are stored with each hash).
-SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN = 2**14, 8, 1, 32
 _USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
@@ -73,20 +71,28 @@ def users_path_for(store: str | Path) -> Path:
     return Path(store).with_suffix(".users.sqlite")
 
 
+_ARGON2 = PasswordHasher()  # argon2id with the library's RFC 9106 defaults; parameters travel in the hash
+
+
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """``scrypt$n$r$p$salt$hash`` (base64): parameters travel with the hash."""
+    """An argon2id PHC string (``$argon2id$v=19$m=...,t=...,p=...$salt$hash``)."""
     if not password:
         raise ValueError("password must not be empty")
-    salt = os.urandom(16) if salt is None else salt
-    digest = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=SCRYPT_DKLEN
-    )
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+    return _ARGON2.hash(password, salt=salt)
 
 
 def check_password(password: str, encoded: str) -> bool:
-    """Whether ``password`` matches ``encoded`` (from :func:`hash_password`), in constant time."""
+    """Whether ``password`` matches ``encoded``, in constant time: argon2id from
+    :func:`hash_password`, or the ``scrypt$n$r$p$salt$hash`` of accounts made before."""
+    if encoded.startswith("$argon2"):
+        try:
+            return _ARGON2.verify(encoded, password)
+        except (Argon2Error, ValueError):
+            return False
+    return _check_scrypt(password, encoded)
+
+
+def _check_scrypt(password: str, encoded: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = encoded.split("$")
         if scheme != "scrypt":

@@ -711,7 +711,7 @@ def users_add(
     role: Annotated[str, typer.Option(help="field_crew, road_manager, enforcement or admin.")],
     store: StoreOption = Path("data/roadsight.gpkg"),
 ) -> None:
-    """Add a local account (password hashed with scrypt; from $ROADSIGHT_PASSWORD or a prompt)."""
+    """Add a local account (password hashed with argon2id; from $ROADSIGHT_PASSWORD or a prompt)."""
     from dashboard.roles import AccountBook, users_path_for
 
     password = os.environ.get("ROADSIGHT_PASSWORD") or typer.prompt(

@@ -1,7 +1,9 @@
-"""Roles and local accounts: scrypt-hashed passwords, server-side role checks, enforcement visibility."""
+"""Roles and local accounts: argon2id-hashed passwords, server-side role checks, enforcement visibility."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from dashboard.roles import (
     User,
     authenticate,
     can_view_kind,
+    check_password,
     packet_exporters,
     require,
     require_view,
@@ -29,16 +32,26 @@ def accounts(tmp_path: Path) -> Iterator[AccountBook]:
         yield book
 
 
-def test_accounts_authenticate_with_salted_scrypt_hashes(accounts: AccountBook) -> None:
+def test_accounts_authenticate_with_salted_argon2id_hashes(accounts: AccountBook) -> None:
     accounts.add_user("li", Role.road_manager, "correct horse")
     accounts.add_user("wang", "enforcement", "correct horse")
     assert accounts.authenticate("li", "correct horse") == User("li", Role.road_manager)
     assert authenticate(accounts.path, "wang", "correct horse") == User("wang", Role.enforcement)
     with sqlite3.connect(accounts.path) as conn:
         hashes = [h for (h,) in conn.execute("SELECT password_hash FROM users ORDER BY name")]
-    assert all(h.startswith("scrypt$") and "correct horse" not in h for h in hashes)
+    assert all(h.startswith("$argon2id$") and "correct horse" not in h for h in hashes)
     assert hashes[0] != hashes[1]  # same password, different salt
     assert accounts.path.name == "roadsight.users.sqlite"
+
+
+def test_accounts_hashed_with_scrypt_before_still_log_in(accounts: AccountBook) -> None:
+    # An account made before argon2id: scrypt n=2**14, r=8, p=1 of "correct horse", salt 16 x 0x01.
+    salt = b"\x01" * 16
+    digest = hashlib.scrypt(b"correct horse", salt=salt, n=2**14, r=8, p=1, dklen=32)
+    legacy = f"scrypt$16384$8$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    assert check_password("correct horse", legacy) and not check_password("correct horsE", legacy)
+    assert not check_password("correct horse", legacy.replace("scrypt$", "bcrypt$"))
+    assert not check_password("correct horse", "$argon2id$garbage")
 
 
 def test_wrong_password_and_unknown_user_fail_alike(accounts: AccountBook) -> None:
