@@ -318,29 +318,48 @@ def bench_produce(report: BenchReport, bootstrap: str, n: int, work: Path | None
     events = _synthetic_events(n, sources=4)
     topic = f"roadsight.bench.{uuid.uuid4().hex[:8]}"
     folder = Path(tempfile.mkdtemp(prefix="bench-produce-", dir=work))
-    publisher = EventPublisher(folder / "edge.spool", bootstrap, topics=TopicNames(detections=topic))
+    # As the pipeline runs it (kafka.sender_process defaults to on): the sender is a child process.
+    publisher = EventPublisher(
+        folder / "edge.spool", bootstrap, topics=TopicNames(detections=topic), sender_process=True
+    )
+    child = getattr(publisher.sender, "pid", None)
     try:
         publisher.publish(events[:1])  # topic creation and metadata, outside the timing
         publisher.flush(60)
-        t0, cpu0 = time.perf_counter(), time.process_time()
+        t0, cpu0, child0 = time.perf_counter(), time.process_time(), _process_cpu_s(child)
         for start in range(1, n, 1000):
             publisher.publish(events[start : start + 1000])
         spooled = time.perf_counter() - t0
         publisher.flush(600)
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        seconds = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0 + _process_cpu_s(child) - child0
     finally:
         publisher.close()
         shutil.rmtree(folder, ignore_errors=True)
     on_topic = len(read_events(bootstrap, topic, timeout_s=120))
-    note = f"{n - 1:,} events in batches of 1000, acks=all, idempotent, gzip; {on_topic:,} on the topic"
+    note = (
+        f"{n - 1:,} events in batches of 1000, acks=all, idempotent, lz4, sender child process; "
+        f"{on_topic:,} on the topic"
+    )
     report.add("Kafka produce through the spool", (n - 1) / seconds, "events/s", note + "; target >= 30,000")
     report.add("  spooling alone (validate, encode, commit)", (n - 1) / spooled, "events/s", "sender running")
     report.add(
         "  per CPU-second of the edge process",
         (n - 1) / cpu,
         "events",
-        "all threads; the broker's CPU not counted",
+        "all threads and the sender child; the broker's CPU not counted",
     )
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` so far (0 without one), from /proc."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _sink_rate(bootstrap: str, topic: str, store_uri: str, n: int) -> tuple[float, float]:
@@ -395,7 +414,7 @@ def bench_sink(
     finally:
         admin.close()
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024, compression_type="gzip"
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024, compression_type="lz4"
     )
     try:
         for e in events:

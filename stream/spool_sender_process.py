@@ -78,6 +78,11 @@ class SpoolSenderProcess:
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before :meth:`start`): for CPU accounting and ``ps``."""
+        return self._child.pid if self._child is not None else None
+
     def start(self) -> SpoolSenderProcess:
         """Start the child and wait until it has the spool open."""
         root = Path(__file__).resolve().parent.parent
