@@ -8,7 +8,7 @@ the cases so the map can show what was actually looked at.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from geo import (
     save_cases,
 )
 from roadsight.config import PipelineConfig
+from stream.pass_messages import PassMessage, case_update_message, footprint_messages, track_messages
 
 COVERAGE_LAYER = "coverage"
 
@@ -98,8 +99,13 @@ def record_pass(
     frames: list[CoveredFrame],
     terrain: Terrain | None = None,
     vehicles: Sequence[VehicleObservation] = (),
+    publish: Callable[[list[PassMessage]], None] | None = None,
 ) -> PassResult:
-    """Merge a run's events into the case book on disk; store its coverage; reference roads."""
+    """Merge a run's events into the case book on disk; store its coverage; reference roads.
+
+    With ``publish``, the pass also goes out as messages (:mod:`stream.pass_messages`): each
+    case update, each frame footprint, and each camera's platform track.
+    """
     c = config.cases
     path = config.cases_path
     settings = CaseSettings(
@@ -134,6 +140,19 @@ def record_pass(
     save_cases(cases, path)
     if len(coverage):
         pyogrio.write_dataframe(coverage, path, layer=COVERAGE_LAYER, driver="GPKG", append=True)
+    if publish is not None:
+        publish(
+            [case_update_message(u, mission_id) for u in updates]
+            + footprint_messages(coverage)
+            + track_messages(
+                mission_id,
+                [f.source_id for f in frames],
+                [f.time_utc for f in frames],
+                [f.pose.lon for f in frames],
+                [f.pose.lat for f in frames],
+                [f.pose.alt_msl for f in frames],
+            )
+        )
     actions = [u.action.value for u in updates]
     return PassResult(
         path=path,

@@ -59,6 +59,7 @@ from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, Sampli
 from roadsight.passes import CoveredFrame, PassResult, record_pass
 from stream import EventPublisher, KafkaSecurity, StreamError, TopicNames, open_evidence_store, open_store
 from stream.metrics import MetricsRegistry, MetricsServer
+from stream.pass_messages import PassMessage
 
 log = logging.getLogger(__name__)
 
@@ -424,6 +425,12 @@ def build_detector(cfg: DetectConfig) -> Detector:
     return detector
 
 
+def _publish_pass(kafka: EventPublisher, messages: list[PassMessage]) -> None:
+    """Spool a pass's case updates, footprints and tracks to their topics (sent with the events)."""
+    for message in messages:
+        kafka.publish_message(getattr(kafka.topics, message.kind), message.value, message.key)
+
+
 class Pipeline:
     """Cameras (video + telemetry) through detection, geo and the sinks, in one process.
 
@@ -500,6 +507,16 @@ class Pipeline:
                     break
                 ready.wait(0.05)  # a timeout, not only the event: ends are polled too
                 ready.clear()
+            if cfg.cases.enabled:  # before the flush: the pass's messages go out with the events
+                summary.cases = record_pass(
+                    cfg,
+                    self.mission_id,
+                    self.run_events,
+                    self.covered,
+                    self.terrain,
+                    self.vehicles,
+                    publish=partial(_publish_pass, kafka) if kafka is not None else None,
+                )
             if kafka is not None:
                 try:
                     kafka.flush(cfg.kafka.flush_timeout_s)
@@ -517,10 +534,6 @@ class Pipeline:
         for camera in cameras:
             if camera.tracker is not None:
                 camera.summary.tracks_unconfirmed = camera.tracker.tracks_unconfirmed
-        if cfg.cases.enabled:
-            summary.cases = record_pass(
-                cfg, self.mission_id, self.run_events, self.covered, self.terrain, self.vehicles
-            )
         summary.add_totals()
         summary.seconds = time.perf_counter() - started
         n = max(summary.frames_processed, 1)

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
+from geo import load_cases
 from stream import GeoPackageStore, read_events
 
 
@@ -159,3 +161,45 @@ def test_vehicle_sample_one_event_per_object(vehicle_mission: Path, tmp_path: Pa
     )
     assert report["matched_objects"] >= 0.4 * report["objects"], report
     assert report["events_per_object"] <= 1.1, report
+
+
+def _read_json_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every message on ``topic`` now (from the beginning to the end offsets), decoded."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=10_000
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"topic {topic} does not exist"
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        end = consumer.end_offsets(partitions)
+        values = []
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            for records in consumer.poll(timeout_ms=2000).values():
+                values += [json.loads(r.value) for r in records]
+        return values
+    finally:
+        consumer.close()
+
+
+def test_the_pass_goes_out_as_case_updates_footprints_and_a_track(
+    drone_run: MissionRun, kafka_bootstrap: str
+) -> None:
+    cases = load_cases(drone_run.store.with_suffix(".cases.gpkg")).cases
+    updates = _read_json_topic(kafka_bootstrap, "roadsight.cases")
+    mine = {u["case_id"]: u for u in updates if u["pass_id"] == "drone_sample"}
+    assert {c.case_id for c in cases} <= set(mine)  # every case of this pass, with its state
+    assert all(u["schema"] == "roadsight.case-update" and u["version"] == 1 for u in mine.values())
+    assert {mine[c.case_id]["action"] for c in cases} == {"new"}
+    frames = int(drone_run.summary["frames_processed"])
+    footprints = [
+        f
+        for f in _read_json_topic(kafka_bootstrap, "roadsight.footprints")
+        if f["mission_id"] == "drone_sample"
+    ]
+    assert len(footprints) >= frames and footprints[0]["footprint"]["type"] == "Polygon"
+    tracks = [
+        t for t in _read_json_topic(kafka_bootstrap, "roadsight.tracks") if t["mission_id"] == "drone_sample"
+    ]
+    assert any(len(t["track"]["coordinates"]) == frames == len(t["times_utc"]) for t in tracks), tracks[:1]
