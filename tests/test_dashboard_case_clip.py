@@ -13,7 +13,7 @@ from stream import open_store
 from stream.evidence import LocalEvidenceStore
 
 
-def _case_events(root: Path, offsets: tuple[float, ...]):  # type: ignore[no-untyped-def]
+def _case_events(root: Path, offsets: tuple[float, ...]):
     site = build_site(root, frame_offsets_s=offsets)
     with open_store(str(site.store_path), readonly=True) as store:
         events = store.read()

@@ -127,6 +127,7 @@ def test_vehicle_plate_zones_are_the_lower_middle_of_the_box() -> None:
 
 def test_a_real_face_is_found_and_blurred() -> None:
     photo = cv2.imread(str(PORTRAIT))
+    assert photo is not None, PORTRAIT
     found = detect_sensitive(photo)
     assert found.faces_checked and len(found.faces) == 1
     x1, y1, x2, y2 = found.faces[0]
@@ -138,6 +139,7 @@ def test_a_real_face_is_found_and_blurred() -> None:
     assert (np.abs(faces - 4 * found.faces[0]) < 40).all(axis=1).any(), faces
     data = PORTRAIT.read_bytes()
     blurred = cv2.imdecode(np.frombuffer(blur_sensitive(data), np.uint8), cv2.IMREAD_COLOR)
+    assert blurred is not None
     face = (slice(y1, y2), slice(x1, x2))
     assert sharpness(blurred[face]) < 0.1 * sharpness(photo[face])
     far = (slice(0, 60), slice(0, 60))  # the corner, away from every box

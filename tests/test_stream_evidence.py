@@ -83,7 +83,12 @@ def test_deferred_put_syncs_only_what_is_referenced(tmp_path: Path, monkeypatch:
     store = LocalEvidenceStore(tmp_path / "ev")
     synced: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
     refs = [store.put(jpeg(i), "image/jpeg", durable=False) for i in range(5)]
     assert synced == []  # nothing synced while frames are only candidates
     assert [store.get(ref) for ref in refs] == [jpeg(i) for i in range(5)]  # readable at once
