@@ -46,6 +46,7 @@ from pathlib import Path
 
 from dashboard.roles import ENFORCEMENT_KIND, PermissionDenied, Role, User, require, require_view
 from geo.cases import Case, load_cases
+from roadsight.config import beside_store
 
 
 class ReviewState(StrEnum):
@@ -81,8 +82,8 @@ GENESIS_HASH = "0" * 64
 
 
 def review_path_for(store: str | Path) -> Path:
-    """``<store>.review.sqlite`` beside the event store."""
-    return Path(store).with_suffix(".review.sqlite")
+    """``<store>.review.sqlite`` beside the event store (``data/`` for a PostGIS store)."""
+    return beside_store(store, ".review.sqlite")
 
 
 def allowed_roles(kind: str, from_state: ReviewState, to_state: ReviewState) -> frozenset[Role] | None:

@@ -34,6 +34,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error
 
+from roadsight.config import beside_store
+
 
 class Role(StrEnum):
     field_crew = "field_crew"
@@ -67,8 +69,9 @@ class User:
 
 
 def users_path_for(store: str | Path) -> Path:
-    """``<store>.users.sqlite`` beside the event store (as the cases file is ``<store>.cases.gpkg``)."""
-    return Path(store).with_suffix(".users.sqlite")
+    """``<store>.users.sqlite`` beside the event store (as the cases file is ``<store>.cases.gpkg``;
+    ``data/`` for a PostGIS store)."""
+    return beside_store(store, ".users.sqlite")
 
 
 _ARGON2 = PasswordHasher()  # argon2id with the library's RFC 9106 defaults; parameters travel in the hash

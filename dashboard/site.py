@@ -42,21 +42,12 @@ class SitePaths:
     @classmethod
     def for_store(cls, store: str | Path) -> SitePaths:
         text = str(store)
-        if is_database_uri(text):
-            return cls(
-                store=text,
-                cases=beside_store(text, ".cases.gpkg"),
-                review=beside_store(text, ".review.sqlite"),
-                users=beside_store(text, ".users.sqlite"),
-                evidence=beside_store(text, ".evidence"),
-                site_key=Path("data") / "site_key.pem",
-            )
+        cases = beside_store(text, ".cases.gpkg")
         return cls(
             store=text,
-            cases=beside_store(text, ".cases.gpkg"),
+            cases=cases,
             review=review_path_for(text),
             users=users_path_for(text),
             evidence=beside_store(text, ".evidence"),
-            # as `roadsight evidence keygen/export` put it
-            site_key=Path(text.removeprefix("sqlite://")).parent / "site_key.pem",
+            site_key=cases.parent / "site_key.pem",  # as `roadsight evidence keygen/export` put it
         )

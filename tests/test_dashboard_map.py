@@ -24,8 +24,8 @@ from dashboard.case_table import (
 from dashboard.demo_data import DEMO_USERS, write_demo_site
 from dashboard.filters import AreaError, CaseFilter, apply_filter, bbox_wkt, parse_area
 from dashboard.map_layers import COVERAGE_LIMIT, GRID_SIDE, MapPick, build_case_map, grid_cells, map_pick
-from dashboard.review import ReviewLog, ReviewState
-from dashboard.roles import Role, authenticate
+from dashboard.review import ReviewLog, ReviewState, review_path_for
+from dashboard.roles import Role, authenticate, users_path_for
 from dashboard.session import oidc_role
 from dashboard.site import SitePaths
 from geo.gcj02 import wgs84_to_gcj02
@@ -52,6 +52,11 @@ def test_site_paths_match_the_cli():
     ]
     db = SitePaths.for_store("postgresql://rs@db/roadsight")
     assert db.store == "postgresql://rs@db/roadsight" and str(db.cases) == "data/roadsight.cases.gpkg"
+    got = [str(p) for p in (db.review, db.users, db.evidence, db.site_key)]
+    assert got == ["data/roadsight.review.sqlite", "data/roadsight.users.sqlite", "data/roadsight.evidence",
+                   "data/site_key.pem"]  # fmt: skip
+    # The CLI's own look-ups give the same files for a database store (not a path made of the URL).
+    assert review_path_for(db.store) == db.review and users_path_for(db.store) == db.users
 
 
 def test_case_table_joins_review_states(demo, tmp_path: Path):
