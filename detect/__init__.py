@@ -25,28 +25,32 @@ from __future__ import annotations
 # with GStreamer's libunwind loaded first, any C++ exception inside ONNX Runtime aborts the process.
 import onnxruntime  # noqa: F401
 
-from detect.detector import Detector
+from detect.detector import Detector, StagedDetector
 from detect.ensemble import DetectorEnsemble, ModelSpec
 from detect.errors import DetectError
 from detect.evaluate import evaluate_map50
 from detect.export import export_onnx
 from detect.export_formats import export_model
 from detect.factory import load_detector
-from detect.onnx_backend import OnnxDetector
+from detect.onnx_backend import OnnxDetector, resolve_providers
 from detect.quantize import quantize_onnx_int8
 from detect.tensorrt_backend import TensorRTDetector
 from detect.tiling import TiledDetector
-from detect.types import DetectedFrame, Detections
+from detect.timings import DetectTimings
+from detect.types import DetectedFrame, Detections, PreparedBatch
 from detect.ultralytics_backend import UltralyticsDetector
 
 __all__ = [
     "DetectError",
+    "DetectTimings",
     "DetectedFrame",
     "Detections",
     "Detector",
     "DetectorEnsemble",
     "ModelSpec",
     "OnnxDetector",
+    "PreparedBatch",
+    "StagedDetector",
     "TensorRTDetector",
     "TiledDetector",
     "UltralyticsDetector",
@@ -55,4 +59,5 @@ __all__ = [
     "export_onnx",
     "load_detector",
     "quantize_onnx_int8",
+    "resolve_providers",
 ]

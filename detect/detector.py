@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from capture import Frame
-from detect.types import DetectedFrame, Detections
+from detect.types import DetectedFrame, Detections, PreparedBatch
 
 
 @runtime_checkable
@@ -43,6 +43,19 @@ class Detector(Protocol):
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """One :class:`Detections` per BGR ``uint8`` frame, in frame pixels, taxonomy class ids."""
         ...
+
+
+@runtime_checkable
+class StagedDetector(Detector, Protocol):
+    """A detector whose letterbox can run apart from its forward pass (a batch ahead, in another thread).
+
+    ``detect(images)`` equals ``detect_prepared(prepare(images))``. ``prepare`` reuses its
+    buffers per ``slot``: rotate over as many slots as batches can be in flight at once.
+    """
+
+    def prepare(self, images: Sequence[np.ndarray], *, slot: int = 0) -> PreparedBatch: ...
+
+    def detect_prepared(self, prepared: PreparedBatch) -> list[Detections]: ...
 
 
 def detect_frames(detector: Detector, frames: Sequence[Frame]) -> list[DetectedFrame]:

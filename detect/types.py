@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -78,3 +79,14 @@ class DetectedFrame:
     frame: Frame
     detections: Detections
     inference_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """Frames letterboxed into model input tensors, ready for the forward pass.
+
+    One ``(tensor, letterbox geometries, frames)`` chunk per forward pass (a static-batch
+    model takes a batch in several). The tensors are views on a detector's reused buffers.
+    """
+
+    chunks: list[tuple[np.ndarray, list[Any], int]]

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -26,7 +27,8 @@ from detect.model_info import ModelInfo
 from detect.postprocess import KeptBoxes, decode_anchor_based, decode_dense, decode_end2end
 from detect.preprocess import InputBatcher
 from detect.thresholds import model_class_thresholds
-from detect.types import DetectedFrame, Detections
+from detect.timings import DetectTimings
+from detect.types import DetectedFrame, Detections, PreparedBatch
 from taxonomy import ClassMapping, UnmappedClassError
 
 
@@ -92,7 +94,8 @@ class YoloDetectorBase:
         self._nms_group = np.unique(self.mapping.lookup, return_inverse=True)[1].astype(np.intp)
         # Rectangular inference needs a graph whose height and width are dynamic.
         self.rect = rect and info.input_hw is None
-        self._batchers: dict[tuple[int, int], InputBatcher] = {}
+        self._batchers: dict[tuple[tuple[int, int], tuple[int, int]], InputBatcher] = {}
+        self.timings = DetectTimings()  # cumulative letterbox / forward pass / NMS times
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -113,10 +116,31 @@ class YoloDetectorBase:
         Frames may differ in size. A dynamic-batch model runs them in one call; a static-batch model in
         chunks of its batch size.
         """
+        return self.detect_prepared(self.prepare(images))
+
+    def prepare(self, images: Sequence[np.ndarray], *, slot: int = 0) -> PreparedBatch:
+        """Letterbox ``images`` into input tensors (the first half of :meth:`detect`).
+
+        The tensors are views on buffers reused by the next call with the same ``slot``: a caller
+        that prepares batches ahead in another thread (overlapping letterbox with the forward pass
+        of the batch before) rotates over enough slots that none is reused while still in use.
+        """
         chunk = self._max_batch() or max(len(images), 1)
+        t0 = time.perf_counter()
+        chunks: list[tuple[np.ndarray, list[LetterboxGeometry], int]] = []
+        for part, start in enumerate(range(0, len(images), chunk)):
+            frames = images[start : start + chunk]
+            batcher = self._batcher_for(self._input_hw_for(frames), (slot, part))
+            blob, geometries = batcher.prepare(frames, self.info.static_batch, start)
+            chunks.append((blob, geometries, len(frames)))
+        self.timings.add(preprocess_s=time.perf_counter() - t0, inference_s=0.0, postprocess_s=0.0, frames=0)
+        return PreparedBatch(chunks)
+
+    def detect_prepared(self, prepared: PreparedBatch) -> list[Detections]:
+        """The forward pass, box decoding and NMS on tensors from :meth:`prepare`."""
         results: list[Detections] = []
-        for start in range(0, len(images), chunk):
-            results.extend(self._detect_chunk(images[start : start + chunk], start))
+        for blob, geometries, n in prepared.chunks:
+            results.extend(self._detect_chunk(blob, geometries, n))
         return results
 
     def detect_frames(self, frames: Sequence[Frame]) -> list[DetectedFrame]:
@@ -134,23 +158,30 @@ class YoloDetectorBase:
             (int(shape[0]), int(shape[1])), self.input_size, self.info.stride
         )
 
-    def _batcher_for(self, input_hw: tuple[int, int]) -> InputBatcher:
-        batcher = self._batchers.get(input_hw)
+    def _batcher_for(self, input_hw: tuple[int, int], slot: tuple[int, int] = (0, 0)) -> InputBatcher:
+        key = (input_hw, slot)
+        batcher = self._batchers.get(key)
         if batcher is None:
-            batcher = self._batchers[input_hw] = InputBatcher(input_hw, self.info.input_dtype)
+            batcher = self._batchers[key] = InputBatcher(input_hw, self.info.input_dtype)
         return batcher
 
-    def _detect_chunk(self, images: Sequence[np.ndarray], first_index: int) -> list[Detections]:
-        batcher = self._batcher_for(self._input_hw_for(images))
-        blob, geometries = batcher.prepare(images, self.info.static_batch, first_index)
-        pred = np.asarray(self._infer(blob)[: len(images)], dtype=np.float32)
+    def _detect_chunk(
+        self, blob: np.ndarray, geometries: list[LetterboxGeometry], n: int
+    ) -> list[Detections]:
+        t1 = time.perf_counter()
+        pred = np.asarray(self._infer(blob)[:n], dtype=np.float32)
+        t2 = time.perf_counter()
         if self.info.end2end:
             kept = decode_end2end(pred, self._class_conf, self.max_det)
         elif self.info.anchor_based:
             kept = decode_anchor_based(pred, self._class_conf, self._nms_group, self.iou, self.max_det)
         else:
             kept = decode_dense(pred, self._class_conf, self._nms_group, self.iou, self.max_det)
-        return [self._to_detections(k, g) for k, g in zip(kept, geometries, strict=True)]
+        detections = [self._to_detections(k, g) for k, g in zip(kept, geometries, strict=True)]
+        self.timings.add(
+            preprocess_s=0.0, inference_s=t2 - t1, postprocess_s=time.perf_counter() - t2, frames=n
+        )
+        return detections
 
     def _to_detections(self, kept: KeptBoxes, geometry: LetterboxGeometry) -> Detections:
         return Detections.from_arrays(

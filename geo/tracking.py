@@ -137,6 +137,14 @@ class GroundTracker:
     def active(self) -> int:
         return len(self._tracks)
 
+    def best_frame_indices(self) -> set[int]:
+        """Frames whose observation is some open track's best so far: its evidence may come from them.
+
+        A caller that defers evidence (holding frames, encoding only what an emitted event shows)
+        can release every other frame.
+        """
+        return {t.best.frame_index for t in self._tracks}
+
     def update(
         self, events: Sequence[GeoEvent], *, time_utc: float, frame_size: tuple[int, int] | None = None
     ) -> list[GeoEvent]:

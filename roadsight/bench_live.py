@@ -9,9 +9,10 @@ stream with MAVLink telemetry, and read by a real pipeline in its own process
 Latency is measured per processed frame, from its capture time (``Frame.time_utc``:
 the sender's RTCP clock, i.e. when the simulated camera sent it) to the end of the
 store write of the loop turn that processed it, taken in the pipeline process through
-its ``progress`` hook (called right after the store write) and its list of processed
-frames. Tracking is off in this run, so each frame's detections are rows in the store
-at that moment (with tracking on, an object's row waits until its track ends, by design).
+its ``progress`` hook (called on the pipeline's post stage right after the store write)
+and the capture times of the frames that turn stored (``Pipeline.turn_frame_times``).
+Tracking is off in this run, so each frame's detections are rows in the store at that
+moment (with tracking on, an object's row waits until its track ends, by design).
 
 Example:
     >>> work = Path("data/bench")
@@ -195,10 +196,10 @@ def measure_live(config: dict[str, Any], seconds: float, warmup_s: float) -> dic
         # Called right after the store write of a loop turn: every frame processed so far is stored.
         nonlocal seen
         now = time.time()
-        for covered in pipeline.covered[seen:]:
-            if covered.time_utc >= warm_after_utc:
-                latencies.append((now - covered.time_utc) * 1000)
-        seen = len(pipeline.covered)
+        for time_utc in pipeline.turn_frame_times:
+            if time_utc >= warm_after_utc:
+                latencies.append((now - time_utc) * 1000)
+        seen += len(pipeline.turn_frame_times)
         if not last:
             last.append(summary)
         if time.monotonic() - started >= seconds:
@@ -221,7 +222,7 @@ def measure_live(config: dict[str, Any], seconds: float, warmup_s: float) -> dic
     return {
         "seconds": wall,
         "warmup_s": warmup_s,
-        "frames_processed": len(pipeline.covered),
+        "frames_processed": seen,
         "frames_dropped": summary.frames_dropped,
         "frames_lost": sum(s.frames_lost for s in summary.sources.values()),
         "cpu_percent": 100 * cpu / wall,

@@ -62,7 +62,14 @@ class DetectConfig(ModelConfig):
     # Suppress, per taxonomy class, one model's box overlapping another's better one by this IoU.
     cross_model_iou: float | None = Field(default=None, gt=0.0, le=1.0)
     tiling: TilingConfig | None = None
+    # ONNX Runtime intra-op threads per inference worker (null: 1 when there are several
+    # workers, else ONNX Runtime's choice, all cores).
     threads: int | None = Field(default=None, ge=1)
+    # Inference workers: threads that run the model side by side on successive batches
+    # (null: one per core for a single ONNX model on the CPU, where several one-thread runs
+    # keep every core busy without the per-layer barriers of one run spread over the cores;
+    # 1 on a GPU, or for ensembles and tiling).
+    workers: int | None = Field(default=None, ge=1)
     # ONNX Runtime execution providers ("auto": the best present, CPU last; null: CPU).
     providers: list[str] | Literal["auto"] | None = None
     # ONNX Runtime worker threads spin-wait between runs; off by default because decoding

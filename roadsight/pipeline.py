@@ -14,18 +14,17 @@ from __future__ import annotations
 import onnxruntime  # noqa: F401  isort: skip
 
 import logging
+import os
 import queue
 import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
-
-import cv2
 
 from capture import (
     DistanceSelector,
@@ -38,7 +37,19 @@ from capture import (
     VideoSource,
     load_telemetry,
 )
-from detect import DetectedFrame, Detector, DetectorEnsemble, ModelSpec, TiledDetector, load_detector
+from detect import (
+    DetectedFrame,
+    Detections,
+    Detector,
+    DetectorEnsemble,
+    DetectTimings,
+    ModelSpec,
+    PreparedBatch,
+    StagedDetector,
+    TiledDetector,
+    load_detector,
+    resolve_providers,
+)
 from geo import (
     PARKING_CLASSES,
     CameraModel,
@@ -56,8 +67,18 @@ from geo import (
 )
 from hardware import CameraProfile, load_camera_profile
 from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, SamplingConfig, SourceConfig
+from roadsight.frame_evidence import FrameEvidence
 from roadsight.passes import CoveredFrame, PassResult, record_pass
-from stream import EventPublisher, KafkaSecurity, StreamError, TopicNames, open_evidence_store, open_store
+from roadsight.stage_threads import Feeder, OrderedStage, run_workers
+from stream import (
+    EventPublisher,
+    EventStore,
+    KafkaSecurity,
+    StreamError,
+    TopicNames,
+    open_evidence_store,
+    open_store,
+)
 from stream.metrics import MetricsRegistry, MetricsServer
 from stream.pass_messages import PassMessage
 
@@ -66,6 +87,19 @@ log = logging.getLogger(__name__)
 _END = object()
 # What the wire schema refuses in ids (control, bidi and quoting characters).
 _UNSAFE_ID_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069'\"`;<>\\\\]")
+# Per-frame stage times in the run summary (ms); the detector's split where it reports one.
+STAGES = (
+    "detect",
+    "preprocess",
+    "inference",
+    "postprocess",
+    "geo",
+    "tracking",
+    "evidence",
+    "store",
+    "publish",
+)
+_ALWAYS_REPORTED = ("detect", "geo", "tracking", "evidence", "store", "publish")
 VEHICLE_MAX_RANGE_M = 50.0
 DRONE_MAX_RANGE_M = 1000.0
 
@@ -393,11 +427,51 @@ class _Camera:
             self.telemetry.close()
 
 
-def build_detector(cfg: DetectConfig) -> Detector:
-    """The configured detector: one model or an ensemble, optionally on tiles."""
+@dataclass(frozen=True)
+class InferencePlan:
+    """How the model runs: ``workers`` side by side, each with ``threads`` ONNX Runtime threads."""
+
+    workers: int
+    threads: int | None  # None: ONNX Runtime's choice
+
+
+def inference_plan(cfg: DetectConfig, cores: int | None = None) -> InferencePlan:
+    """Workers and threads for ``cfg`` on a machine with ``cores`` usable cores (default: this one's).
+
+    A single ONNX model on the CPU gets one worker per core with one thread each: a run
+    spread over the cores waits at every layer for its slowest thread, so anything else
+    on the machine (decoding, geo) stalls both cores, while one-thread runs side by side
+    only slow down by their share. Measured on a 2-core machine: 23.4 ms per 544x960
+    frame either way with the cores free, and the pipeline end to end gains (see
+    docs/benchmarks.md). Everything else (GPU providers, ensembles, tiling) gets one worker.
+    """
+    cores = cores or len(os.sched_getaffinity(0))
+    models = cfg.model_list()
+    cpu_onnx = (
+        cfg.tiling is None
+        and len(models) == 1
+        and models[0].model.suffix == ".onnx"
+        and models[0].backend in ("auto", "onnxruntime")
+        and resolve_providers(cfg.providers) == ["CPUExecutionProvider"]
+    )
+    if cfg.workers is not None:
+        workers = cfg.workers
+    elif cpu_onnx:
+        workers = max(1, cores // (cfg.threads or 1))
+    else:
+        workers = 1
+    threads = cfg.threads if cfg.threads is not None else (max(1, cores // workers) if workers > 1 else None)
+    return InferencePlan(workers, threads)
+
+
+def build_detector(cfg: DetectConfig, threads: int | None = None) -> Detector:
+    """The configured detector: one model or an ensemble, optionally on tiles.
+
+    ``threads``: ONNX Runtime intra-op threads (default: ``cfg.threads``, else ORT's choice).
+    """
     extra: dict[str, object] = {"spin": cfg.spin, "providers": cfg.providers}
-    if cfg.threads:
-        extra["intra_op_threads"] = cfg.threads
+    if threads or cfg.threads:
+        extra["intra_op_threads"] = threads or cfg.threads
     specs = [
         ModelSpec(
             m.model,
@@ -425,6 +499,83 @@ def build_detector(cfg: DetectConfig) -> Detector:
     return detector
 
 
+@dataclass
+class _DetectedBatch:
+    """One detector call's frames and results, on their way to the post stage."""
+
+    batch: list[tuple[_Camera, Frame]]
+    detections: list[Detections]
+    inference_ms: float  # the call's wall time shared per frame
+
+
+def _gather(cameras: list[_Camera], turn: int, batch_size: int) -> list[tuple[_Camera, Frame]]:
+    """At most one waiting frame per source, starting at a rotating source."""
+    batch: list[tuple[_Camera, Frame]] = []
+    n = len(cameras)
+    for k in range(n):
+        camera = cameras[(turn + k) % n]
+        if camera.done:
+            continue
+        frame = camera.next_frame()
+        if frame is None:
+            continue
+        camera.summary.frames_processed += 1
+        if frame.pose is None:
+            camera.summary.frames_unlocated += 1
+            continue
+        batch.append((camera, frame))
+        if len(batch) >= batch_size:
+            break
+    return batch
+
+
+@dataclass
+class _FedBatch:
+    """Frames gathered for one detector call, letterboxed ahead when the detector allows it."""
+
+    batch: list[tuple[_Camera, Frame]]
+    prepared: PreparedBatch | None
+
+
+def _feed(
+    cameras: list[_Camera],
+    detector: StagedDetector | None,
+    batch_size: int,
+    ready: threading.Event,
+    emit: Callable[[object], bool],
+    *,
+    slots: int,
+) -> None:
+    """The feeder's loop: gather waiting frames round robin; letterbox each batch ahead of inference.
+
+    Emits, in order, :class:`_FedBatch` items and each camera once its stream has ended
+    (after its last batch). ``slots`` input buffers rotate: no more batches are in flight.
+    """
+    ended: set[str] = set()
+    turn = slot = 0
+    while True:
+        batch = _gather(cameras, turn, batch_size)
+        turn += 1
+        if batch:
+            prepared = None
+            if detector is not None:
+                prepared = detector.prepare([frame.image for _, frame in batch], slot=slot)
+                slot = (slot + 1) % slots
+            if not emit(_FedBatch(batch, prepared)):
+                return
+        for camera in cameras:
+            if camera.done and camera.source_id not in ended:
+                ended.add(camera.source_id)
+                if not emit(camera):
+                    return
+        if batch:
+            continue
+        if all(c.done for c in cameras):
+            return
+        ready.wait(0.05)  # a timeout, not only the event: ends are polled too
+        ready.clear()
+
+
 def _publish_pass(kafka: EventPublisher, messages: list[PassMessage]) -> None:
     """Spool a pass's case updates, footprints and tracks to their topics (sent with the events)."""
     for message in messages:
@@ -450,21 +601,34 @@ class Pipeline:
             assert spec.camera is not None
             load_camera_profile(spec.camera)  # fail before any work on a bad profile
         self.geo_stats = GeoreferenceStats()
-        self.detector = build_detector(config.detect)
+        self.plan = inference_plan(config.detect)
+        self.detector = build_detector(config.detect, self.plan.threads)
+        # Several workers only where the detector's letterbox and forward pass are separable.
+        self.workers = self.plan.workers if isinstance(self.detector, StagedDetector) else 1
+        self._counters = threading.Lock()  # stage times and counts the workers add to
         g = config.geo
         self.terrain = Terrain(Dem.open(g.dem), g.takeoff_elevation_m) if g.dem is not None else None
         ev = config.evidence
         self.evidence = (
-            open_evidence_store(config.evidence_uri, endpoint_url=ev.endpoint_url) if ev.enabled else None
+            FrameEvidence(
+                open_evidence_store(config.evidence_uri, endpoint_url=ev.endpoint_url), ev.jpeg_quality
+            )
+            if ev.enabled
+            else None
         )
         self.run_events: list[GeoEvent] = []  # what this run emitted: one pass for the case book
-        self.covered: list[CoveredFrame] = []  # processed, located frames: the pass's coverage
+        # Processed, located frames: the pass's coverage (kept only for the case book, so an
+        # endless live run without cases does not grow with it).
+        self.covered: list[CoveredFrame] = []
+        # Capture times of the located frames the latest post-stage turn stored (read them in the
+        # progress hook, which runs right after that turn's store write).
+        self.turn_frame_times: list[float] = []
         self.vehicles: list[VehicleObservation] = []  # every sighting of a vehicle track (parking rules)
 
     def run(self) -> RunSummary:
         cfg = self.config
         summary = RunSummary(store=cfg.store, kafka_topic=cfg.kafka.topic if cfg.kafka.bootstrap else None)
-        stage_ms = {"detect": 0.0, "geo": 0.0, "store": 0.0, "publish": 0.0}
+        stage_ms = dict.fromkeys(STAGES, 0.0)
         started = time.perf_counter()
         cameras: list[_Camera] = []
         for spec in cfg.streams():
@@ -476,37 +640,31 @@ class Pipeline:
         metrics = (
             self._metrics_server(cameras, summary, stage_ms, kafka) if cfg.metrics.port is not None else None
         )
+        post = OrderedStage(
+            partial(self._post, cameras=cameras, store=store, kafka=kafka, summary=summary, stage_ms=stage_ms)
+        )
         ready = threading.Event()
+        staged = self.detector if isinstance(self.detector, StagedDetector) else None
+        workers = self.workers
+        feeder = Feeder(
+            partial(_feed, cameras, staged, cfg.detect.batch_size, ready, slots=2 * workers + 1),
+            depth=workers,
+        )
+        timings = getattr(self.detector, "timings", None)
+        timings_at_start = timings.as_dict() if isinstance(timings, DetectTimings) else None
         try:
             for camera in cameras:
                 camera.open()
             for camera in cameras:
                 camera.start(ready)
-            turn = 0
-            while True:
-                batch = self._gather(cameras, turn, cfg.detect.batch_size)
-                turn += 1
-                events = self._process(batch, stage_ms, summary) if batch else []
-                events += self._finish_tracks(cameras, summary)
-                if events:
-                    t0 = time.perf_counter()
-                    if self.evidence is not None:  # the frames these events point at, on disk first
-                        self.evidence.make_durable(ref for event in events for ref in event.evidence)
-                    summary.events_stored += store.write(events)
-                    t1 = time.perf_counter()
-                    if kafka is not None:
-                        summary.events_sent += kafka.publish(events)
-                    stage_ms["store"] += (t1 - t0) * 1000
-                    stage_ms["publish"] += (time.perf_counter() - t1) * 1000
-                if batch or events:
-                    summary.add_totals()
-                    if self.progress is not None:
-                        self.progress(summary)
-                    continue
-                if all(c.done for c in cameras):
-                    break
-                ready.wait(0.05)  # a timeout, not only the event: ends are polled too
-                ready.clear()
+            post.start()
+            feeder.start()
+            detect = partial(self._detect, stage_ms=stage_ms, summary=summary)
+            run_workers(workers, feeder, detect, post)
+            post.finish()
+            if timings_at_start is not None and isinstance(timings, DetectTimings):
+                for stage, ms in timings.as_dict().items():
+                    stage_ms[stage] += ms - timings_at_start[stage]
             if cfg.cases.enabled:  # before the flush: the pass's messages go out with the events
                 summary.cases = record_pass(
                     cfg,
@@ -524,6 +682,8 @@ class Pipeline:
                     log.warning("kafka: not all events acknowledged yet (%s); they stay spooled", exc)
                 summary.kafka_pending = kafka.stats().spool.pending
         finally:
+            feeder.stop()  # the workers see the end and return
+            post.stop()  # before the store closes: it writes there
             for camera in cameras:
                 camera.close()
             if kafka is not None:
@@ -537,23 +697,74 @@ class Pipeline:
         summary.add_totals()
         summary.seconds = time.perf_counter() - started
         n = max(summary.frames_processed, 1)
-        summary.stage_ms = {k: v / n for k, v in stage_ms.items()}
+        summary.stage_ms = {k: v / n for k, v in stage_ms.items() if k in _ALWAYS_REPORTED or v > 0}
         return summary
 
-    def _with_evidence(self, frame: Frame, events: list[GeoEvent]) -> list[GeoEvent]:
-        """The frame that shows ``events``, stored once by content; the events point at it."""
-        if self.evidence is None or not events:
-            return events
-        ok, jpeg = cv2.imencode(
-            ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.config.evidence.jpeg_quality]
-        )
-        if not ok:  # never lose the events for want of a picture
-            log.warning(
-                "frame %s/%d: JPEG encoding failed; events without evidence", frame.source_id, frame.index
+    def _detect(
+        self, item: _FedBatch | _Camera, *, stage_ms: dict[str, float], summary: RunSummary
+    ) -> _DetectedBatch | _Camera:
+        """The model on one batch, in one of the inference workers; the post stage does the rest.
+
+        A camera (its stream has ended) passes through unchanged, in its place in the order.
+        """
+        if isinstance(item, _Camera):
+            return item
+        t0 = time.perf_counter()
+        if item.prepared is not None and isinstance(self.detector, StagedDetector):
+            detections = self.detector.detect_prepared(item.prepared)  # letterboxed by the feeder
+        else:
+            detections = self.detector.detect([frame.image for _, frame in item.batch])
+        ms = (time.perf_counter() - t0) * 1000
+        with self._counters:
+            stage_ms["detect"] += ms
+            summary.batches += 1
+        return _DetectedBatch(item.batch, detections, ms / len(item.batch))
+
+    def _post(
+        self,
+        item: _DetectedBatch | _Camera,
+        *,
+        cameras: list[_Camera],
+        store: EventStore,
+        kafka: EventPublisher | None,
+        summary: RunSummary,
+        stage_ms: dict[str, float],
+    ) -> None:
+        """Geo, tracking, evidence, store and publish for one detected batch or one ended camera."""
+        self.turn_frame_times = []
+        if isinstance(item, _DetectedBatch):
+            events = self._place(item, stage_ms, summary)
+        else:  # a camera whose stream has ended: its open tracks are finished
+            t0 = time.perf_counter()
+            events = item.tracker.flush() if item.tracker is not None else []
+            t1 = time.perf_counter()
+            events = self._attach_evidence(events)
+            stage_ms["tracking"] += (t1 - t0) * 1000
+            stage_ms["evidence"] += (time.perf_counter() - t1) * 1000
+            self._count_events(events, summary)
+        if self.evidence is not None:  # frames no open track can still show are released
+            self.evidence.keep_only(
+                (c.source_id, index)
+                for c in cameras
+                if c.tracker is not None
+                for index in c.tracker.best_frame_indices()
             )
-            return events
-        ref = self.evidence.put(jpeg.tobytes(), "image/jpeg", durable=False)  # synced once referenced
-        return [replace(e, evidence=(*e.evidence, ref)) for e in events]
+        if events:
+            t0 = time.perf_counter()
+            if self.evidence is not None:  # the frames these events point at, on disk first
+                self.evidence.store.make_durable(ref for event in events for ref in event.evidence)
+            summary.events_stored += store.write(events)
+            t1 = time.perf_counter()
+            if kafka is not None:
+                summary.events_sent += kafka.publish(events)
+            stage_ms["store"] += (t1 - t0) * 1000
+            stage_ms["publish"] += (time.perf_counter() - t1) * 1000
+        summary.add_totals()
+        if self.progress is not None:
+            self.progress(summary)
+
+    def _attach_evidence(self, events: list[GeoEvent]) -> list[GeoEvent]:
+        return self.evidence.attach(events) if self.evidence is not None and events else events
 
     def _metrics_server(
         self,
@@ -610,81 +821,62 @@ class Pipeline:
         for event in events:
             summary.sources[event.source_id].events += 1
 
-    def _finish_tracks(self, cameras: list[_Camera], summary: RunSummary) -> list[GeoEvent]:
-        """Events of the tracks still open on cameras whose stream has ended."""
+    def _place(self, item: _DetectedBatch, stage_ms: dict[str, float], summary: RunSummary) -> list[GeoEvent]:
+        """Geo-reference, track and evidence one detected batch; the events that are final now."""
+        g = self.config.geo
+        eager_vehicles = self.config.cases.enabled and self.config.zones.path is not None
+        geo_s = track_s = evidence_s = 0.0
         events: list[GeoEvent] = []
-        for camera in cameras:
-            if camera.done and camera.tracker is not None and camera.tracker.active:
-                events.extend(camera.tracker.flush())
-        self._count_events(events, summary)
-        return events
-
-    @staticmethod
-    def _gather(cameras: list[_Camera], turn: int, batch_size: int) -> list[tuple[_Camera, Frame]]:
-        """At most one waiting frame per source, starting at a rotating source."""
-        batch: list[tuple[_Camera, Frame]] = []
-        n = len(cameras)
-        for k in range(n):
-            camera = cameras[(turn + k) % n]
-            if camera.done:
-                continue
-            frame = camera.next_frame()
-            if frame is None:
-                continue
-            camera.summary.frames_processed += 1
-            if frame.pose is None:
-                camera.summary.frames_unlocated += 1
-                continue
-            batch.append((camera, frame))
-            if len(batch) >= batch_size:
-                break
-        return batch
-
-    def _process(
-        self, batch: list[tuple[_Camera, Frame]], stage_ms: dict[str, float], summary: RunSummary
-    ) -> list[GeoEvent]:
-        t0 = time.perf_counter()
-        detections = self.detector.detect([frame.image for _, frame in batch])
-        t1 = time.perf_counter()
-        per_frame_ms = (t1 - t0) * 1000 / len(batch)
-        events: list[GeoEvent] = []
-        for (camera, frame), found in zip(batch, detections, strict=True):
-            detected = DetectedFrame(frame=frame, detections=found, inference_ms=per_frame_ms)
+        for (camera, frame), found in zip(item.batch, item.detections, strict=True):
+            t0 = time.perf_counter()
+            detected = DetectedFrame(frame=frame, detections=found, inference_ms=item.inference_ms)
             model = camera.camera_for(frame)
             assert frame.pose is not None
-            self.covered.append(
-                CoveredFrame(camera.source_id, frame.index, frame.time_utc, frame.pose, model)
+            self.turn_frame_times.append(frame.time_utc)
+            if self.config.cases.enabled:  # the pass's coverage, for the case book
+                self.covered.append(
+                    CoveredFrame(camera.source_id, frame.index, frame.time_utc, frame.pose, model)
+                )
+            placed = georeference(
+                [detected],
+                model,
+                mission_id=self.mission_id,
+                stats=self.geo_stats,
+                terrain=self.terrain,
+                max_range_m=camera.max_range_m(g.max_range_m),
+                attitude_sigma_deg=g.attitude_sigma_deg,
+                anchor_sigma_px=g.anchor_sigma_px,
             )
-            g = self.config.geo
-            placed = self._with_evidence(
-                frame,
-                georeference(
-                    [detected],
-                    model,
-                    mission_id=self.mission_id,
-                    stats=self.geo_stats,
-                    terrain=self.terrain,
-                    max_range_m=camera.max_range_m(g.max_range_m),
-                    attitude_sigma_deg=g.attitude_sigma_deg,
-                    anchor_sigma_px=g.anchor_sigma_px,
-                ),
-            )
+            t1 = time.perf_counter()
+            if placed and self.evidence is not None:
+                self.evidence.hold(frame)  # encoded only if an emitted event shows it
+                if eager_vehicles and any(e.class_key in PARKING_CLASSES for e in placed):
+                    # Parking rules pick their two evidence frames from every sighting of a track.
+                    placed = [
+                        self._attach_evidence([e])[0] if e.class_key in PARKING_CLASSES else e for e in placed
+                    ]
+            t2 = time.perf_counter()
             if camera.tracker is not None:
                 frame_size = (frame.width, frame.height)
                 placed = camera.tracker.update(placed, time_utc=frame.time_utc, frame_size=frame_size)
-            if camera.tracker is not None and self.config.cases.enabled:  # parking rules run on the pass
-                self.vehicles.extend(
-                    VehicleObservation.from_event(event, f"{camera.source_id}/{track_id}")
-                    for track_id, event in camera.tracker.assignments
-                    if event.class_key in PARKING_CLASSES
-                )
+                if self.config.cases.enabled:  # parking rules run on the pass
+                    self.vehicles.extend(
+                        VehicleObservation.from_event(event, f"{camera.source_id}/{track_id}")
+                        for track_id, event in camera.tracker.assignments
+                        if event.class_key in PARKING_CLASSES
+                    )
+            t3 = time.perf_counter()
+            placed = self._attach_evidence(placed)
+            t4 = time.perf_counter()
+            geo_s += t1 - t0
+            track_s += t3 - t2
+            evidence_s += (t2 - t1) + (t4 - t3)
             camera.summary.detections += len(found)
             summary.detections += len(found)
             events.extend(placed)
-        t2 = time.perf_counter()
-        summary.batches += 1
         self._count_events(events, summary)
         summary.detections_off_ground = self.geo_stats.rejected_detections
-        stage_ms["detect"] += (t1 - t0) * 1000
-        stage_ms["geo"] += (t2 - t1) * 1000
+        stage_ms["geo"] += geo_s * 1000
+        stage_ms["tracking"] += track_s * 1000
+        stage_ms["evidence"] += evidence_s * 1000
         return events

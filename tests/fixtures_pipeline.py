@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+from roadsight.config import PipelineConfig
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("ROADSIGHT_CACHE", REPO / ".cache")) / "missions"
@@ -66,3 +69,17 @@ def drone_quick_mission() -> Path:
 def vehicle_mission() -> Path:
     """The bundled patrol-vehicle sample (forward dashcam at 60 km/h, 1080p30, 20 s, NMEA)."""
     return cached_mission("vehicle_sample", 0)
+
+
+def mission_config(mission: Path, store: Path, **extra: object) -> PipelineConfig:
+    """A pipeline configuration that runs ``mission``'s video and tlog into ``store``, plus ``extra``."""
+    manifest = json.loads((mission / "scenario.json").read_text())
+    return PipelineConfig.model_validate(
+        {
+            "source": str(mission / "video.mp4"),
+            "telemetry": str(mission / "telemetry.tlog"),
+            "camera": manifest["camera_profile"],
+            "store": str(store),
+            **extra,
+        }
+    )

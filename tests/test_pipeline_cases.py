@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyogrio
+from fixtures_pipeline import mission_config
 
 from geo import evaluate_events, load_cases, load_ground_truth
 from roadsight.config import PipelineConfig
@@ -73,7 +74,6 @@ def test_a_pass_with_zones_makes_parked_vehicles_cases_and_nothing_else(tmp_path
     from test_geo_zones import parked, passing, rect, write_zones, zone_feature
 
     from geo import GeoEvent
-    from roadsight.config import PipelineConfig
     from roadsight.passes import record_pass
 
     zones = write_zones(
@@ -103,19 +103,10 @@ def test_a_pass_with_zones_makes_parked_vehicles_cases_and_nothing_else(tmp_path
 
 
 def test_with_cases_off_a_run_keeps_no_pass_in_memory(drone_quick_mission: Path, tmp_path: Path) -> None:
-    # A live source runs for hours: without the case book nothing may pile up per event.
-    manifest = json.loads((drone_quick_mission / "scenario.json").read_text())
-    config = PipelineConfig.model_validate(
-        {
-            "source": str(drone_quick_mission / "video.mp4"),
-            "telemetry": str(drone_quick_mission / "telemetry.tlog"),
-            "camera": manifest["camera_profile"],
-            "store": str(tmp_path / "e.gpkg"),
-            "cases": {"enabled": False},
-        }
-    )
+    # A live source runs for hours: without the case book nothing may pile up per event or frame.
+    config = mission_config(drone_quick_mission, tmp_path / "e.gpkg", cases={"enabled": False})
     pipeline = Pipeline(config)
     summary = pipeline.run()
     assert summary.events > 0
     assert summary.cases is None and not (tmp_path / "e.cases.gpkg").exists()
-    assert pipeline.run_events == [] and pipeline.vehicles == []
+    assert pipeline.run_events == [] and pipeline.vehicles == [] and pipeline.covered == []
