@@ -68,6 +68,7 @@ from geo import (
 from hardware import CameraProfile, load_camera_profile
 from roadsight.config import CaptureConfig, DetectConfig, PipelineConfig, SamplingConfig, SourceConfig
 from roadsight.frame_evidence import FrameEvidence
+from roadsight.malloc_tuning import tune_malloc
 from roadsight.passes import CoveredFrame, PassResult, record_pass
 from roadsight.stage_threads import Feeder, OrderedStage, run_workers
 from stream import (
@@ -591,6 +592,7 @@ class Pipeline:
     """
 
     def __init__(self, config: PipelineConfig, *, progress: Callable[[RunSummary], None] | None = None):
+        tune_malloc()  # frame-sized buffers from many threads, all day: keep RSS flat
         self.config = config
         self.progress = progress
         first = config.streams()[0]
