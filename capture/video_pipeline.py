@@ -38,6 +38,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from capture.errors import CaptureError
 
+LIVE_SINK_BUFFERS = 2  # decoded frames a live source holds for the pipeline at most
+FILE_SINK_BUFFERS = 4
 SINK_NAME = "sink"
 DECODEBIN_NAME = "dec"
 _RTSP_SCHEMES = ("rtsp", "rtsps", "rtspt", "rtspu")
@@ -236,6 +238,8 @@ def describe_pipeline(
         if width <= 0 or height <= 0:
             raise CaptureError(f"output_size must be positive, got {width}x{height}")
         scale = f"videoscale ! video/x-raw,width={int(width)},height={int(height)} ! "
-    drop = "true" if source.is_live else "false"
-    sink = f"appsink name={SINK_NAME} sync=false max-buffers=4 drop={drop}"
+    # A live source keeps only its newest frames (latest-frame policy: when inference lags,
+    # the oldest are dropped and counted, so latency stays bounded); a file never drops.
+    buffers, drop = (LIVE_SINK_BUFFERS, "true") if source.is_live else (FILE_SINK_BUFFERS, "false")
+    sink = f"appsink name={SINK_NAME} sync=false max-buffers={buffers} drop={drop}"
     return f"{head} ! {decode} ! {scale}videoconvert ! video/x-raw,format=BGR ! {sink}"

@@ -101,6 +101,8 @@ STAGES = (
     "publish",
 )
 _ALWAYS_REPORTED = ("detect", "geo", "tracking", "evidence", "store", "publish")
+LIVE_QUEUE_DEPTH = 1  # selected frames of a live source waiting for the feeder
+FILE_QUEUE_DEPTH = 4
 VEHICLE_MAX_RANGE_M = 50.0
 DRONE_MAX_RANGE_M = 1000.0
 
@@ -636,7 +638,10 @@ class Pipeline:
         for spec in cfg.streams():
             assert spec.source_id is not None
             summary.sources[spec.source_id] = SourceSummary(spec.source_id)
-            cameras.append(_Camera(spec, cfg, summary.sources[spec.source_id]))
+            # A live camera's frames wait in a short queue: when inference lags, its appsink drops
+            # the oldest (counted) instead of frames piling up as latency; a file never drops.
+            depth = LIVE_QUEUE_DEPTH if _is_live_video(spec.source) else FILE_QUEUE_DEPTH
+            cameras.append(_Camera(spec, cfg, summary.sources[spec.source_id], depth=depth))
         store = open_store(cfg.store)
         kafka = self._publisher() if cfg.kafka.bootstrap else None
         metrics = (

@@ -37,6 +37,7 @@ EXPECTED = [
     "Ultralytics YOLO.predict(stream=True)",
     "roadsight / Ultralytics (headline)",
     "  roadsight / Ultralytics by CPU time per frame",
+    "end to end, live configuration",
     "capture-to-store latency p50 at 80 % load",
     "capture-to-store latency p95 at 80 % load",
     "  live frames processed / dropped",

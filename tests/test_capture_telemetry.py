@@ -278,3 +278,23 @@ def test_tlog_gps_raw_fallback_and_mount_status(tmp_path: Path) -> None:
     assert pose.alt_msl == pytest.approx(50.0) and pose.alt_agl == pytest.approx(0.0)
     assert pose.camera_pitch == pytest.approx(-45.0)
     assert pose.camera_yaw == pytest.approx(100.0)  # vehicle yaw 90 + mount yaw 10 (body frame)
+
+
+def test_live_links_keep_a_bounded_history_by_default() -> None:
+    """A live link runs all day: it keeps a minute of samples, and the track is built from those."""
+    from capture import LiveNmea
+    from capture.telemetry.live_track import LIVE_HISTORY_S
+    from capture.telemetry.mavlink_samples import MavlinkSamples
+
+    assert LIVE_HISTORY_S <= 120
+    assert LiveTelemetry("udp:127.0.0.1:14550").history_s == LIVE_HISTORY_S
+    assert LiveNmea("nmea+tcp://127.0.0.1:10110").history_s == LIVE_HISTORY_S
+    samples = MavlinkSamples("udp:test")
+    for i in range(3000):  # 300 s at 10 Hz
+        t = 1.7e9 + i / 10
+        samples.position.append((t, 30.0, 120.0, 50.0, 30.0, 5.0))
+        samples.attitude.append((t, 0.0, 0.0, 90.0))
+    samples.trim_before(1.7e9 + 300 - LIVE_HISTORY_S)
+    track = samples.to_track()
+    assert len(samples.position) == len(samples.attitude) == round(LIVE_HISTORY_S * 10)
+    assert track.start_time_utc == pytest.approx(1.7e9 + 300 - LIVE_HISTORY_S)

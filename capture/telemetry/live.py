@@ -21,7 +21,7 @@ import time
 from pymavlink import mavutil
 
 from capture.errors import TelemetryError
-from capture.telemetry.live_track import LiveTrackSource
+from capture.telemetry.live_track import LIVE_HISTORY_S, LiveTrackSource
 from capture.telemetry.mavlink_samples import MavlinkSamples
 from capture.telemetry.track import TelemetryTrack
 
@@ -37,7 +37,7 @@ class LiveTelemetry(LiveTrackSource):
     received so far (None before the first position message).
     """
 
-    def __init__(self, uri: str, *, history_s: float = 600.0, stream_rate_hz: int = 10) -> None:
+    def __init__(self, uri: str, *, history_s: float = LIVE_HISTORY_S, stream_rate_hz: int = 10) -> None:
         if not uri.startswith(_SCHEMES):
             raise TelemetryError(f"{uri}: not a MAVLink link (use udp:HOST:PORT, udpin:, udpout: or tcp:)")
         super().__init__(uri)

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from capture.errors import TelemetryError
-from capture.telemetry.live_track import LiveTrackSource
+from capture.telemetry.live_track import LIVE_HISTORY_S, LiveTrackSource
 from capture.telemetry.nmea import NmeaEpochs, epochs_to_track
 from capture.telemetry.track import TelemetryTrack
 
@@ -44,7 +44,7 @@ class LiveNmea(LiveTrackSource):
     (``messages_received`` is ``lines_received``, as on LiveTelemetry).
     """
 
-    def __init__(self, uri: str, *, history_s: float = 600.0, reconnect_s: float = 1.0) -> None:
+    def __init__(self, uri: str, *, history_s: float = LIVE_HISTORY_S, reconnect_s: float = 1.0) -> None:
         super().__init__(uri)
         parts = urlsplit(uri)
         if parts.scheme not in SCHEMES:
