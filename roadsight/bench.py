@@ -573,12 +573,12 @@ def bench_efficiency(report: BenchReport, e2e: EndToEnd, bound: ModelBound) -> N
 def bench_peer(report: BenchReport, mission: Path, model: Path, e2e: EndToEnd) -> None:
     """Ultralytics predict(stream=True) on the same video, model file, frames and input size."""
     from detect import OnnxDetector
-    from roadsight.bench_peer import ultralytics_predict_stream
+    from roadsight.bench_peer import ultralytics_predict_stream_in_child
     from roadsight.config import ModelConfig
 
     defaults = ModelConfig()
     input_hw = OnnxDetector(model)._input_hw_for([np.zeros((*e2e.frame_hw, 3), np.uint8)])
-    peer = ultralytics_predict_stream(
+    peer = ultralytics_predict_stream_in_child(
         mission / "video.mp4", model, input_hw, conf=defaults.conf, iou=defaults.iou
     )
     same = "same frames" if peer.frames == e2e.frames else f"FRAME COUNTS DIFFER: roadsight {e2e.frames}"

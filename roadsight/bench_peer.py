@@ -13,10 +13,13 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import resource
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
@@ -71,3 +74,34 @@ def ultralytics_predict_stream(
     seconds = time.perf_counter() - t0
     cpu = process_cpu_seconds() - cpu0
     return PeerRun(frames, seconds, 100 * cpu / seconds, detections)
+
+
+def ultralytics_predict_stream_in_child(
+    video: Path, model: Path, imgsz_hw: tuple[int, int], *, conf: float = 0.25, iou: float = 0.45
+) -> PeerRun:
+    """:func:`ultralytics_predict_stream` in a fresh Python process.
+
+    The peer must not inherit what the bench process has set up for roadsight (allocator
+    settings from :mod:`roadsight.malloc_tuning`, ONNX Runtime sessions and their threads,
+    warm caches): it runs as a user would run it, alone in its process.
+    """
+    args = [str(video), str(model), str(imgsz_hw[0]), str(imgsz_hw[1]), str(conf), str(iou)]
+    child = subprocess.run(
+        [sys.executable, "-m", "roadsight.bench_peer", *args], capture_output=True, text=True, timeout=1800
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"Ultralytics peer failed (exit {child.returncode}):\n{child.stderr[-2000:]}")
+    return PeerRun(**json.loads(child.stdout.strip().splitlines()[-1]))
+
+
+def main(argv: list[str]) -> int:
+    video, model, height, width, conf, iou = argv
+    run = ultralytics_predict_stream(
+        Path(video), Path(model), (int(height), int(width)), conf=float(conf), iou=float(iou)
+    )
+    print(json.dumps(asdict(run)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
