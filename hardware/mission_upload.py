@@ -15,14 +15,18 @@ This module does not arm or start anything: flying is a separate, confirmed step
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import dronekit
 import numpy as np
+from pymavlink import mavutil
 
-from hardware.missions import MissionItem
+from hardware.missions import MissionError, MissionItem
 
 FLOAT32_DEGREE_TOLERANCE = 1e-5  # float32 spacing at |180| degrees is 1.5e-5
+MISSION_ACCEPTED = mavutil.mavlink.MAV_MISSION_ACCEPTED
+MISSION_TYPE_MISSION = mavutil.mavlink.MAV_MISSION_TYPE_MISSION
 
 
 def to_dronekit_commands(items: list[MissionItem]) -> list[dronekit.CommandInt]:
@@ -45,15 +49,76 @@ def to_dronekit_commands(items: list[MissionItem]) -> list[dronekit.CommandInt]:
     ]
 
 
+class MissionRejected(MissionError):
+    """The vehicle answered the upload with a ``MISSION_ACK`` other than ``MAV_MISSION_ACCEPTED``."""
+
+    def __init__(self, result: int) -> None:
+        entry = mavutil.mavlink.enums["MAV_MISSION_RESULT"].get(result)
+        self.result = result
+        super().__init__(f"the vehicle rejected the mission: {entry.name if entry else result}")
+
+
+class _UploadAck:
+    """The ``MISSION_ACK`` that ends an upload: a refusal, or an acceptance once items were asked for.
+
+    DroneKit's ``upload`` returns once every item has been *asked for*, not once
+    the vehicle has taken the last one, so a caller that reads the vehicle's
+    mission straight after could see the old one. The vehicle's answer to the
+    last item is its ``MISSION_ACK``; the ack of the clear that DroneKit sends
+    first comes before any item request and is not it.
+    """
+
+    def __init__(self) -> None:
+        self._asked = False
+        self.result: int | None = None
+        self.done = threading.Event()
+
+    def on_request(self, _vehicle: Any, _name: str, msg: Any) -> None:
+        self._asked = True
+
+    def on_ack(self, _vehicle: Any, _name: str, msg: Any) -> None:
+        mission_type = getattr(msg, "mission_type", MISSION_TYPE_MISSION)
+        if mission_type != MISSION_TYPE_MISSION or self.done.is_set():
+            return
+        # A refusal ends the upload whenever it comes (a count too large is refused before any item).
+        if msg.type != MISSION_ACCEPTED or self._asked:
+            self.result = int(msg.type)
+            self.done.set()
+
+
 def upload_mission(vehicle: Any, items: list[MissionItem], *, timeout_s: float = 30.0) -> None:
-    """Replace the vehicle's mission with ``items`` (home kept); raises ``TimeoutError``."""
+    """Replace the vehicle's mission with ``items`` (home kept) and wait for the vehicle's ``MISSION_ACK``.
+
+    Raises ``TimeoutError`` when the vehicle does not answer within ``timeout_s``
+    (for each of download, upload and the final ack) and :class:`MissionRejected`
+    when it answers with an error.
+    """
     commands = vehicle.commands
     commands.download()  # DroneKit keeps home (item 0) from the download when clearing
     commands.wait_ready(timeout=timeout_s)
     commands.clear()
     for command in to_dronekit_commands(items):
         commands.add(command)
-    commands.upload(timeout=timeout_s)
+    ack = _UploadAck()
+    listeners = [("MISSION_REQUEST", ack.on_request), ("MISSION_REQUEST_INT", ack.on_request)]
+    listeners.append(("MISSION_ACK", ack.on_ack))
+    for name, listener in listeners:
+        vehicle.add_message_listener(name, listener)
+    try:
+        try:
+            commands.upload(timeout=timeout_s)
+        except Exception:
+            # DroneKit waits for item requests that a refusing vehicle never sends.
+            if ack.result not in (None, MISSION_ACCEPTED):
+                raise MissionRejected(int(ack.result or 0)) from None
+            raise
+        if not ack.done.wait(timeout_s):
+            raise TimeoutError(f"the vehicle did not acknowledge the mission within {timeout_s:g} s")
+    finally:
+        for name, listener in listeners:
+            vehicle.remove_message_listener(name, listener)
+    if ack.result != MISSION_ACCEPTED:
+        raise MissionRejected(int(ack.result or 0))
 
 
 def _as_degrees(msg: Any, value: float) -> float:

@@ -13,8 +13,14 @@ from fixtures_capture import MissionTruth, free_port, write_mission
 from pymavlink import mavutil
 
 from hardware.device_profiles import load_drone_profile
-from hardware.mission_upload import FLOAT32_DEGREE_TOLERANCE, download_mission, same_mission, upload_mission
-from hardware.missions import plan_road_mission
+from hardware.mission_upload import (
+    FLOAT32_DEGREE_TOLERANCE,
+    MissionRejected,
+    download_mission,
+    same_mission,
+    upload_mission,
+)
+from hardware.missions import MissionItem, plan_road_mission
 from hardware.preflight import preflight_checks
 from hardware.profiles import load_camera_profile
 from hardware.sim.mavlink_vehicle import MavlinkVehicle
@@ -44,6 +50,17 @@ def _curved_road() -> np.ndarray:
     return np.column_stack(
         [TRUTH.lon0 + 250 * (np.cos(theta) - 1) / 96_000, TRUTH.lat0 + 250 * np.sin(theta) / 111_000]
     )
+
+
+def _curved_road_items() -> list[MissionItem]:
+    plan = plan_road_mission(
+        _curved_road(),
+        camera=load_camera_profile("dji_m3e_wide"),
+        altitude_m=40,
+        speed_mps=8,
+        road_width_m=70,
+    )
+    return plan.mission_items()
 
 
 def test_dronekit_upload_download_round_trip(sim_vehicle: tuple[MavlinkVehicle, int]) -> None:
@@ -76,6 +93,36 @@ def test_dronekit_upload_download_round_trip(sim_vehicle: tuple[MavlinkVehicle, 
         items[3].__class__(items[3].command, items[3].frame, items[3].params, 0.0, 0.0, 40.0),
     ]
     assert not same_mission(back[:4], moved)  # a changed waypoint is not the same mission
+
+
+def test_upload_returns_once_the_vehicle_holds_the_mission(sim_vehicle: tuple[MavlinkVehicle, int]) -> None:
+    # DroneKit's own upload returns when the last item is asked for; ours waits for the vehicle's ack,
+    # so the vehicle's mission is the new one the moment upload_mission returns, every time.
+    sim, port = sim_vehicle
+    sim.mission.commit_delay_s = 0.3  # the vehicle writes its storage before it acks
+    vehicle = dronekit.connect(f"udp:127.0.0.1:{port}", wait_ready=True, timeout=30, heartbeat_timeout=30)
+    try:
+        for round_trip in range(1, 4):
+            items = _curved_road_items()[: 3 + round_trip]
+            upload_mission(vehicle, items, timeout_s=20)
+            assert sim.mission.uploads_accepted == round_trip
+            assert len(sim.mission.items) == len(items) + 1
+    finally:
+        vehicle.close()
+
+
+def test_a_refused_upload_names_the_vehicle_answer(sim_vehicle: tuple[MavlinkVehicle, int]) -> None:
+    sim, port = sim_vehicle
+    sim.mission.capacity = 4  # home and three items
+    items = _curved_road_items()
+    vehicle = dronekit.connect(f"udp:127.0.0.1:{port}", wait_ready=True, timeout=30, heartbeat_timeout=30)
+    try:
+        with pytest.raises(MissionRejected, match="MAV_MISSION_NO_SPACE") as refused:
+            upload_mission(vehicle, items, timeout_s=3)
+    finally:
+        vehicle.close()
+    assert refused.value.result == mav.MAV_MISSION_NO_SPACE
+    assert sim.mission.uploads_accepted == 0 and len(sim.mission.items) == 1  # home only, as before
 
 
 def test_raw_pymavlink_download_of_items_as_int(sim_vehicle: tuple[MavlinkVehicle, int]) -> None:

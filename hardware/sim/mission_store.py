@@ -16,6 +16,7 @@ Only the mission type is stored: fence and rally uploads are refused with
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +57,14 @@ class StoredItem:
 class MissionStore:
     """Holds the mission and answers mission-protocol messages on a pymavlink connection."""
 
-    def __init__(self, home: tuple[float, float, float]) -> None:
+    def __init__(self, home: tuple[float, float, float], *, capacity: int | None = None) -> None:
         lat, lon, alt = home
+        # Items the vehicle can store, home included (None: no limit); an upload of
+        # more is refused with MAV_MISSION_NO_SPACE before any item, as ArduPilot does.
+        self.capacity = capacity
+        # Seconds the vehicle takes to write a complete upload to storage before it acks
+        # (an autopilot writes EEPROM or SD card); a ground station must wait for the ack.
+        self.commit_delay_s = 0.0
         self.home = StoredItem(
             mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_CMD_NAV_WAYPOINT, 1, (0, 0, 0, 0), lat, lon, alt
         )
@@ -74,6 +81,8 @@ class MissionStore:
         if kind == "MISSION_COUNT":
             if mission_type != mavlink.MAV_MISSION_TYPE_MISSION:
                 conn.mav.mission_ack_send(*gcs, mavlink.MAV_MISSION_UNSUPPORTED, mission_type)
+            elif self.capacity is not None and msg.count > self.capacity:
+                conn.mav.mission_ack_send(*gcs, mavlink.MAV_MISSION_NO_SPACE, mission_type)
             elif msg.count == 0:
                 self.items = [self.home]
                 conn.mav.mission_ack_send(*gcs, mavlink.MAV_MISSION_ACCEPTED, mission_type)
@@ -100,6 +109,8 @@ class MissionStore:
         if len(incoming) < self._incoming_count:
             conn.mav.mission_request_send(*gcs, len(incoming), mavlink.MAV_MISSION_TYPE_MISSION)
             return
+        if self.commit_delay_s > 0:
+            time.sleep(self.commit_delay_s)
         self.items, self._incoming = incoming, None
         self.uploads_accepted += 1
         conn.mav.mission_ack_send(*gcs, mavlink.MAV_MISSION_ACCEPTED, mavlink.MAV_MISSION_TYPE_MISSION)
