@@ -100,8 +100,11 @@ def upload_mission(vehicle: Any, items: list[MissionItem], *, timeout_s: float =
     for command in to_dronekit_commands(items):
         commands.add(command)
     ack = _UploadAck()
-    listeners = [("MISSION_REQUEST", ack.on_request), ("MISSION_REQUEST_INT", ack.on_request)]
-    listeners.append(("MISSION_ACK", ack.on_ack))
+    listeners = [
+        ("MISSION_REQUEST", ack.on_request),
+        ("MISSION_REQUEST_INT", ack.on_request),
+        ("MISSION_ACK", ack.on_ack),
+    ]
     for name, listener in listeners:
         vehicle.add_message_listener(name, listener)
     try:
@@ -109,16 +112,16 @@ def upload_mission(vehicle: Any, items: list[MissionItem], *, timeout_s: float =
             commands.upload(timeout=timeout_s)
         except Exception:
             # DroneKit waits for item requests that a refusing vehicle never sends.
-            if ack.result not in (None, MISSION_ACCEPTED):
-                raise MissionRejected(int(ack.result or 0)) from None
+            if ack.result is not None and ack.result != MISSION_ACCEPTED:
+                raise MissionRejected(ack.result) from None
             raise
         if not ack.done.wait(timeout_s):
             raise TimeoutError(f"the vehicle did not acknowledge the mission within {timeout_s:g} s")
     finally:
         for name, listener in listeners:
             vehicle.remove_message_listener(name, listener)
-    if ack.result != MISSION_ACCEPTED:
-        raise MissionRejected(int(ack.result or 0))
+    if ack.result is not None and ack.result != MISSION_ACCEPTED:
+        raise MissionRejected(ack.result)
 
 
 def _as_degrees(msg: Any, value: float) -> float:

@@ -57,14 +57,16 @@ class StoredItem:
 class MissionStore:
     """Holds the mission and answers mission-protocol messages on a pymavlink connection."""
 
-    def __init__(self, home: tuple[float, float, float], *, capacity: int | None = None) -> None:
+    def __init__(
+        self, home: tuple[float, float, float], *, capacity: int | None = None, commit_delay_s: float = 0.0
+    ) -> None:
         lat, lon, alt = home
         # Items the vehicle can store, home included (None: no limit); an upload of
         # more is refused with MAV_MISSION_NO_SPACE before any item, as ArduPilot does.
         self.capacity = capacity
         # Seconds the vehicle takes to write a complete upload to storage before it acks
         # (an autopilot writes EEPROM or SD card); a ground station must wait for the ack.
-        self.commit_delay_s = 0.0
+        self.commit_delay_s = commit_delay_s
         self.home = StoredItem(
             mavlink.MAV_FRAME_GLOBAL, mavlink.MAV_CMD_NAV_WAYPOINT, 1, (0, 0, 0, 0), lat, lon, alt
         )
