@@ -20,7 +20,7 @@ from hardware.mission_upload import (
     same_mission,
     upload_mission,
 )
-from hardware.missions import MissionItem, plan_road_mission
+from hardware.missions import MissionItem, MissionPlan, plan_road_mission
 from hardware.preflight import preflight_checks
 from hardware.profiles import load_camera_profile
 from hardware.sim.mavlink_vehicle import MavlinkVehicle
@@ -52,26 +52,23 @@ def _curved_road() -> np.ndarray:
     )
 
 
-def _curved_road_items() -> list[MissionItem]:
-    plan = plan_road_mission(
+def _curved_road_plan() -> MissionPlan:
+    return plan_road_mission(
         _curved_road(),
         camera=load_camera_profile("dji_m3e_wide"),
         altitude_m=40,
         speed_mps=8,
         road_width_m=70,
     )
-    return plan.mission_items()
+
+
+def _curved_road_items() -> list[MissionItem]:
+    return _curved_road_plan().mission_items()
 
 
 def test_dronekit_upload_download_round_trip(sim_vehicle: tuple[MavlinkVehicle, int]) -> None:
     sim, port = sim_vehicle
-    plan = plan_road_mission(
-        _curved_road(),
-        camera=load_camera_profile("dji_m3e_wide"),
-        altitude_m=40,
-        speed_mps=8,
-        road_width_m=70,
-    )
+    plan = _curved_road_plan()
     items = plan.mission_items()
     assert len(plan.passes) == 2 and len(items) > 10
     vehicle = dronekit.connect(f"udp:127.0.0.1:{port}", wait_ready=True, timeout=30, heartbeat_timeout=30)
