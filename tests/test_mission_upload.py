@@ -52,6 +52,10 @@ def _curved_road() -> np.ndarray:
     )
 
 
+def _connect(port: int) -> dronekit.Vehicle:
+    return dronekit.connect(f"udp:127.0.0.1:{port}", wait_ready=True, timeout=30, heartbeat_timeout=30)
+
+
 def _curved_road_plan() -> MissionPlan:
     return plan_road_mission(
         _curved_road(),
@@ -71,7 +75,7 @@ def test_dronekit_upload_download_round_trip(sim_vehicle: tuple[MavlinkVehicle, 
     plan = _curved_road_plan()
     items = plan.mission_items()
     assert len(plan.passes) == 2 and len(items) > 10
-    vehicle = dronekit.connect(f"udp:127.0.0.1:{port}", wait_ready=True, timeout=30, heartbeat_timeout=30)
+    vehicle = _connect(port)
     try:
         upload_mission(vehicle, items, timeout_s=20)
         assert sim.mission.uploads_accepted == 1
@@ -97,10 +101,11 @@ def test_upload_returns_once_the_vehicle_holds_the_mission(sim_vehicle: tuple[Ma
     # so the vehicle's mission is the new one the moment upload_mission returns, every time.
     sim, port = sim_vehicle
     sim.mission.commit_delay_s = 0.3  # the vehicle writes its storage before it acks
-    vehicle = dronekit.connect(f"udp:127.0.0.1:{port}", wait_ready=True, timeout=30, heartbeat_timeout=30)
+    road_items = _curved_road_items()
+    vehicle = _connect(port)
     try:
         for round_trip in range(1, 4):
-            items = _curved_road_items()[: 3 + round_trip]
+            items = road_items[: 3 + round_trip]
             upload_mission(vehicle, items, timeout_s=20)
             assert sim.mission.uploads_accepted == round_trip
             assert len(sim.mission.items) == len(items) + 1
@@ -112,7 +117,7 @@ def test_a_refused_upload_names_the_vehicle_answer(sim_vehicle: tuple[MavlinkVeh
     sim, port = sim_vehicle
     sim.mission.capacity = 4  # home and three items
     items = _curved_road_items()
-    vehicle = dronekit.connect(f"udp:127.0.0.1:{port}", wait_ready=True, timeout=30, heartbeat_timeout=30)
+    vehicle = _connect(port)
     try:
         with pytest.raises(MissionRejected, match="MAV_MISSION_NO_SPACE") as refused:
             upload_mission(vehicle, items, timeout_s=3)
@@ -143,7 +148,7 @@ def test_raw_pymavlink_download_of_items_as_int(sim_vehicle: tuple[MavlinkVehicl
 
 def test_preflight_checks_against_the_simulator(sim_vehicle: tuple[MavlinkVehicle, int]) -> None:
     _, port = sim_vehicle
-    vehicle = dronekit.connect(f"udp:127.0.0.1:{port}", wait_ready=True, timeout=30, heartbeat_timeout=30)
+    vehicle = _connect(port)
     try:
         checks = {c.name: c for c in preflight_checks(vehicle, load_drone_profile("generic_ardupilot_quad"))}
     finally:
